@@ -1,0 +1,1 @@
+"""Compression methods: each module turns a Keras model into .tflite bytes."""
