@@ -25,3 +25,25 @@ def tiny_run(tmp_path_factory, fashion):
     pipeline.train(run, model_name="cnn", train_limit=3000, test_limit=1000, epochs=1, seed=1)
     pipeline.compress(run, methods=["float32", "int8"], rep_samples=100)
     return run
+
+
+@pytest.fixture(scope="session")
+def quadrant_npz(tmp_path_factory):
+    """A small learnable synthetic data set: 8x8 images, the class is the brightest quadrant."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+
+    def make(n):
+        x = rng.random((n, 8, 8, 1)).astype(np.float32) * 0.5
+        y = rng.integers(0, 4, n)
+        for i, c in enumerate(y):
+            r, q = divmod(int(c), 2)
+            x[i, 4 * r:4 * r + 4, 4 * q:4 * q + 4, 0] += 0.5
+        return x, y
+
+    xtr, ytr = make(1200)
+    xte, yte = make(300)
+    path = tmp_path_factory.mktemp("npz") / "quadrants.npz"
+    np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte,
+             labels=np.array(["top-left", "top-right", "bottom-left", "bottom-right"]))
+    return path

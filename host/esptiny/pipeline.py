@@ -87,11 +87,11 @@ def compress(run: Run, methods=None, **options) -> dict:
     opts = registry.options(**options)
     old = run.manifest()["stages"].get("compress", {}).get("variants", {})
     with run.timed("compress") as entry:
-        variants = dict(old)
+        variants, ctx = dict(old), {}
         for name in methods:
             spec = registry.METHODS[name]
             say(f"compress: {name} ({spec.summary})")
-            tflite_bytes, extra = spec.make(model, ds, opts)
+            tflite_bytes, extra = spec.make(model, ds, opts, ctx)
             rel = f"variants/{name}.tflite"
             atomic.write_bytes(run.file(rel), tflite_bytes)
             variants[name] = {"path": rel, "method": spec.summary, "bytes": len(tflite_bytes),

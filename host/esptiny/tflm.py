@@ -5,15 +5,12 @@ the same kernels (or ESP-NN's, which are bit-exact with them for int8).
 """
 from __future__ import annotations
 
-import ctypes
-import os
 import re
-import sys
-import tempfile
 
 import numpy as np
 
 from .errors import UserError
+from .quiet import captured_stderr
 
 _ARENA_RE = re.compile(r"Arena allocation total (\d+) bytes")
 _HEAD_RE = re.compile(r"Arena allocation head (\d+) bytes")
@@ -30,31 +27,15 @@ def interpreter(model_bytes: bytes, arena_size: int | None = None):
         raise UserError(f"TFLite-Micro cannot load this model: {str(e).splitlines()[0]}") from None
 
 
-def _capture_stderr(fn):
-    """Run fn() and return what C code printed on file descriptor 2 (MicroPrintf's)."""
-    libc = ctypes.CDLL(None)
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile(mode="w+b") as tmp:
-        os.dup2(tmp.fileno(), 2)
-        try:
-            fn()
-        finally:
-            libc.fflush(None)  # C stdio buffers the text; flush before restoring fd 2
-            sys.stderr.flush()
-            os.dup2(saved, 2)
-            os.close(saved)
-        tmp.seek(0)
-        return tmp.read().decode(errors="replace")
-
-
 def arena_bytes(model_bytes: bytes) -> dict:
     """The arena TFLite-Micro records for this model: total, head and tail bytes."""
     interp = interpreter(model_bytes)
     d = interp.get_input_details(0)
     interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), 0)
     interp.invoke()
-    text = _capture_stderr(interp.print_allocations)
+    with captured_stderr() as cap:
+        interp.print_allocations()
+    text = cap.text
     m = _ARENA_RE.search(text)
     assert m, f"TFLite-Micro printed no arena total: {text[:200]!r}"
     head, tail = _HEAD_RE.search(text), _TAIL_RE.search(text)

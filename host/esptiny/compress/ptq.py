@@ -3,14 +3,24 @@ from __future__ import annotations
 
 import numpy as np
 
+from ..quiet import captured_stderr
+
 
 def _converter(model):
     from ..tf import tf
     return tf.lite.TFLiteConverter.from_keras_model(model)
 
 
+def _convert(c) -> bytes:
+    """Convert with the converter's native-code chatter captured (replayed on failure)."""
+    import warnings
+    with captured_stderr(), warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        return c.convert()
+
+
 def float32(model) -> bytes:
-    return _converter(model).convert()
+    return _convert(_converter(model))
 
 
 def float16(model) -> bytes:
@@ -18,14 +28,14 @@ def float16(model) -> bytes:
     c = _converter(model)
     c.optimizations = [tf.lite.Optimize.DEFAULT]
     c.target_spec.supported_types = [tf.float16]
-    return c.convert()
+    return _convert(c)
 
 
 def dynamic_range(model) -> bytes:
     from ..tf import tf
     c = _converter(model)
     c.optimizations = [tf.lite.Optimize.DEFAULT]
-    return c.convert()
+    return _convert(c)
 
 
 def int8(model, representative: np.ndarray) -> bytes:
@@ -47,4 +57,4 @@ def int8(model, representative: np.ndarray) -> bytes:
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     c.inference_input_type = tf.int8
     c.inference_output_type = tf.int8
-    return c.convert()
+    return _convert(c)

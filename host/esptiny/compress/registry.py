@@ -14,42 +14,42 @@ NO_TFLM_KERNELS = ("TFLite-Micro has no kernels for it (DEQUANTIZE takes only in
 @dataclass(frozen=True)
 class Method:
     summary: str
-    make: Callable  # (keras model, Dataset, options) -> (tflite bytes, extra manifest fields)
+    make: Callable  # (keras model, Dataset, options, ctx) -> (tflite bytes, extra manifest fields)
     deployable: bool = True
     reason: str | None = None
 
 
-def _int8(model, ds, o):
+def _int8(model, ds, o, ctx):
     from ..pipeline import representative
     return ptq.int8(model, representative(ds, o["rep_samples"])), {}
 
 
-def _qat(model, ds, o):
+def _qat(model, ds, o, ctx):
     from . import qat
-    return qat.make(model, ds, o)
+    return qat.make(model, ds, o, ctx)
 
 
-def _pruned(model, ds, o):
+def _pruned(model, ds, o, ctx):
     from . import prune
-    return prune.make(model, ds, o)
+    return prune.make(model, ds, o, ctx)
 
 
-def _clustered(model, ds, o):
+def _clustered(model, ds, o, ctx):
     from . import cluster
-    return cluster.make(model, ds, o)
+    return cluster.make(model, ds, o, ctx)
 
 
-def _pruned_clustered(model, ds, o):
+def _pruned_clustered(model, ds, o, ctx):
     from . import cluster
-    return cluster.make_sparsity_preserving(model, ds, o)
+    return cluster.make_sparsity_preserving(model, ds, o, ctx)
 
 
 METHODS = {
-    "float32": Method("float32 baseline", lambda m, ds, o: (ptq.float32(m), {})),
-    "float16": Method("post-training float16 weights", lambda m, ds, o: (ptq.float16(m), {}),
+    "float32": Method("float32 baseline", lambda m, ds, o, ctx: (ptq.float32(m), {})),
+    "float16": Method("post-training float16 weights", lambda m, ds, o, ctx: (ptq.float16(m), {}),
                       deployable=False, reason="float16 weights: " + NO_TFLM_KERNELS),
     "dynamic": Method("post-training dynamic range (int8 weights, float activations)",
-                      lambda m, ds, o: (ptq.dynamic_range(m), {}),
+                      lambda m, ds, o, ctx: (ptq.dynamic_range(m), {}),
                       deployable=False, reason="hybrid dynamic-range model: " + NO_TFLM_KERNELS),
     "int8": Method("post-training full-integer int8", _int8),
     "qat": Method("quantization-aware training + int8", _qat),

@@ -1,0 +1,136 @@
+"""Commands for the host stages: train, compress, evaluate, report, and run (all of them)."""
+import click
+
+RUN_DIR = click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False))
+
+
+def data_options(f):
+    f = click.option("--test-limit", type=click.IntRange(min=1), help="Use only the first N test images.")(f)
+    f = click.option("--train-limit", type=click.IntRange(min=1), help="Use only the first N training images.")(f)
+    f = click.option("--data-dir", type=click.Path(file_okay=False),
+                     help="Folder with Fashion-MNIST's four idx .gz files (searched first; then "
+                          "$ESPTINY_DATA, ~/.keras/datasets/fashion-mnist, /usr/share/datasets/fashion-mnist, "
+                          "then keras' download).")(f)
+    f = click.option("--data", "data_npz", type=click.Path(dir_okay=False),
+                     help="Your own data: an .npz with x_train, y_train, x_test, y_test (optional labels).")(f)
+    return f
+
+
+def train_options(f):
+    f = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(f)
+    f = click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
+                     help="Peak learning rate (Adam, cosine decay).")(f)
+    f = click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)(f)
+    f = click.option("--epochs", type=click.IntRange(min=0),
+                     help="Training epochs [default: 12 for cnn, 10 for mlp, 0 for --keras-model].")(f)
+    f = click.option("--keras-model", type=click.Path(dir_okay=True),
+                     help="Start from your own saved Keras classifier instead of building one.")(f)
+    f = click.option("--model", "model_name", type=click.Choice(["cnn", "mlp"]), default="cnn",
+                     show_default=True, help="cnn: ~61K-parameter conv net; mlp: the seed's 784-128-10.")(f)
+    return data_options(f)
+
+
+def compress_options(f):
+    from ..compress.registry import DEFAULTS, METHODS
+    f = click.option("--finetune-limit", type=click.IntRange(min=1),
+                     help="Fine-tune on only the first N training images.")(f)
+    f = click.option("--finetune-lr", type=click.FloatRange(min=0, min_open=True),
+                     default=DEFAULTS["finetune_lr"], show_default=True)(f)
+    f = click.option("--finetune-epochs", type=click.IntRange(min=1), default=DEFAULTS["finetune_epochs"],
+                     show_default=True, help="Epochs of QAT, pruning and clustering fine-tunes.")(f)
+    f = click.option("--clusters", type=click.IntRange(2, 256), default=DEFAULTS["clusters"],
+                     show_default=True, help="Weight clusters per layer.")(f)
+    f = click.option("--sparsity", type=click.FloatRange(0, 1, min_open=True, max_open=True),
+                     default=DEFAULTS["sparsity"], show_default=True, help="Target pruning sparsity.")(f)
+    f = click.option("--rep-samples", type=click.IntRange(min=1), default=DEFAULTS["rep_samples"],
+                     show_default=True, help="Training images that calibrate int8 activation ranges.")(f)
+    f = click.option("--methods", default=",".join(METHODS), show_default=True,
+                     help="Comma-separated variants to make: " + ", ".join(METHODS) + ".")(f)
+    return f
+
+
+def _methods(text):
+    return [m.strip() for m in text.split(",") if m.strip()]
+
+
+@click.command()
+@RUN_DIR
+@train_options
+def train(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data_npz, data_dir,
+          train_limit, test_limit):
+    """Train a classifier into RUN (created if needed).
+
+    Fashion-MNIST by default; --data for your own .npz; --keras-model to start from your
+    own saved model (with --epochs 0 it is adopted as it is)."""
+    from .. import pipeline
+    pipeline.train(pipeline.new_run(run_dir), model_name, keras_model, data_npz, data_dir,
+                   train_limit, test_limit, epochs, batch_size, lr, seed)
+
+
+@click.command()
+@RUN_DIR
+@compress_options
+def compress(run_dir, methods, rep_samples, sparsity, clusters, finetune_epochs, finetune_lr, finetune_limit):
+    """Make the compressed variants of RUN's model as variants/<name>.tflite.
+
+    \b
+    float32           the baseline
+    float16           post-training float16 weights (not for TFLite-Micro)
+    dynamic           post-training dynamic range (not for TFLite-Micro)
+    int8              full-integer int8, int8 input and output
+    qat               quantization-aware training, then int8
+    pruned            magnitude pruning to --sparsity, stripped, then int8
+    clustered         weight clustering to --clusters, stripped, then int8
+    pruned_clustered  pruning + sparsity-preserving clustering, then int8"""
+    from .. import pipeline
+    from ..runs import Run
+    pipeline.compress(Run(run_dir), _methods(methods), rep_samples=rep_samples, sparsity=sparsity,
+                      clusters=clusters, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
+                      finetune_limit=finetune_limit)
+
+
+@click.command()
+@RUN_DIR
+@click.option("--variants", help="Comma-separated variants [default: all in the run].")
+@click.option("--tflm-limit", type=click.IntRange(min=1),
+              help="Run only the first N test images on TFLite-Micro (it is ~100x slower than TFLite).")
+def evaluate(run_dir, variants, tflm_limit):
+    """Measure every variant: accuracy, agreement, size, sparsity, MACs (TFLite interpreter);
+    accuracy, agreement and arena bytes on TFLite-Micro's host runtime for deployable ones."""
+    from ..evaluate import evaluate as run_evaluate
+    from ..runs import Run
+    run_evaluate(Run(run_dir), _methods(variants) if variants else None, tflm_limit)
+
+
+@click.command()
+@RUN_DIR
+def report(run_dir):
+    """Write report.json, report.md, report.html and the plots from what RUN holds."""
+    from ..report import report as run_report
+    from ..runs import Run
+    run_report(Run(run_dir))
+
+
+@click.command("run")
+@RUN_DIR
+@train_options
+@compress_options
+@click.option("--tflm-limit", type=click.IntRange(min=1), help="See `esptiny evaluate --help`.")
+def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data_npz, data_dir,
+            train_limit, test_limit, methods, rep_samples, sparsity, clusters, finetune_epochs,
+            finetune_lr, finetune_limit, tflm_limit):
+    """The whole pipeline into RUN: train, compress, evaluate, report."""
+    from .. import pipeline
+    from ..evaluate import evaluate as run_evaluate
+    from ..report import report as run_report
+    run = pipeline.new_run(run_dir)
+    pipeline.train(run, model_name, keras_model, data_npz, data_dir, train_limit, test_limit,
+                   epochs, batch_size, lr, seed)
+    pipeline.compress(run, _methods(methods), rep_samples=rep_samples, sparsity=sparsity,
+                      clusters=clusters, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
+                      finetune_limit=finetune_limit)
+    run_evaluate(run, tflm_limit=tflm_limit)
+    run_report(run)
+
+
+COMMANDS = [train, compress, evaluate, report, run_all]
