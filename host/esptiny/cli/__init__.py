@@ -15,6 +15,10 @@ class Main(click.Group):
         except UserError as e:
             click.echo(f"esptiny: error: {e}", err=True)
             sys.exit(1)
+        except click.UsageError as e:  # one line, not click's usage block
+            hint = f" (see `{e.ctx.command_path} --help`)" if e.ctx else ""
+            click.echo(f"esptiny: error: {e.format_message()}{hint}", err=True)
+            sys.exit(2)
         except KeyboardInterrupt:
             click.echo("esptiny: interrupted", err=True)
             sys.exit(130)
