@@ -19,8 +19,8 @@ def mlp(input_shape, num_classes):
 
 
 def cnn(input_shape, num_classes):
-    """A small conv net: three conv-BN-ReLU-pool blocks (16, 32, 64 filters), a 64-unit
-    dense layer. About 61K parameters and 2M MACs for 28x28 inputs; 92% on Fashion-MNIST
+    """A small conv net: three conv-BN-ReLU-pool blocks (16, 32, 64 filters), a 128-unit
+    dense layer. About 99K parameters and 2M MACs for 28x28 inputs; 92% on Fashion-MNIST
     after 12 epochs. Batch norm folds into the convolutions when converted; its momentum
     is 0.9 so that short trainings (tests, fine-tunes) still get usable statistics."""
     from .tf import keras
@@ -29,7 +29,7 @@ def cnn(input_shape, num_classes):
     for filters in (16, 32, 64):
         layers += [L.Conv2D(filters, 3, padding="same", use_bias=False),
                    L.BatchNormalization(momentum=0.9), L.ReLU(), L.MaxPooling2D()]
-    layers += [L.Flatten(), L.Dropout(0.3), L.Dense(64, activation="relu"), L.Dense(num_classes)]
+    layers += [L.Flatten(), L.Dropout(0.3), L.Dense(128, activation="relu"), L.Dense(num_classes)]
     return keras.Sequential(layers, name="cnn")
 
 

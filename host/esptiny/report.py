@@ -86,20 +86,25 @@ def markdown(data: dict) -> str:
 
 
 def plot_size_accuracy(data: dict, path):
+    """Two panels: bytes as stored in flash, and gzipped (where pruning and clustering pay)."""
     import matplotlib
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
-    fig, ax = plt.subplots(figsize=(7, 4.5), dpi=110)
-    for name, v in data["variants"].items():
-        color = "tab:green" if v["deployable"] else "tab:gray"
-        ax.scatter(v["bytes"] / 1024, 100 * v["accuracy"], s=60, color=color, zorder=3)
-        ax.annotate(name, (v["bytes"] / 1024, 100 * v["accuracy"]), textcoords="offset points",
-                    xytext=(6, 4), fontsize=8)
-    ax.set_xscale("log")
-    ax.set_xlabel("model size (KiB, log scale)")
-    ax.set_ylabel("test accuracy (%) — TFLite interpreter")
-    ax.set_title("Size against accuracy (green: runs on TFLite-Micro)")
-    ax.grid(True, which="both", alpha=0.3)
+    from matplotlib.ticker import ScalarFormatter
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
+    for ax, key, title in ((axes[0], "bytes", "as stored (flash)"), (axes[1], "gzip_bytes", "gzipped")):
+        for name, v in data["variants"].items():
+            x, y = v[key] / 1024, 100 * v["accuracy"]
+            ax.scatter(x, y, s=60, zorder=3, color="tab:green" if v["deployable"] else "tab:gray")
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set_xlabel(f"model size, {title} (KiB, log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%), TFLite interpreter")
+    fig.suptitle("Size against accuracy (green: runs on TFLite-Micro; grey: no TFLite-Micro kernels)")
     fig.tight_layout()
     with atomic.atomic_path(path) as tmp:
         fig.savefig(tmp, format="png")

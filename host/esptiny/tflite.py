@@ -4,13 +4,15 @@ from __future__ import annotations
 import numpy as np
 
 from .errors import UserError
+from .quiet import captured_stderr
 
 
 def interpreter(model_bytes: bytes):
     from ai_edge_litert.interpreter import Interpreter
     try:
-        interp = Interpreter(model_content=bytes(model_bytes), num_threads=1)
-        interp.allocate_tensors()
+        with captured_stderr(replay_on_error=False):  # LiteRT announces XNNPACK on fd 2
+            interp = Interpreter(model_content=bytes(model_bytes), num_threads=1)
+            interp.allocate_tensors()
     except (RuntimeError, ValueError) as e:
         raise UserError(f"not a usable TFLite model: {str(e).splitlines()[0][:160]}") from None
     return interp

@@ -116,10 +116,13 @@ def report(run_dir):
 @train_options
 @compress_options
 @click.option("--tflm-limit", type=click.IntRange(min=1), help="See `esptiny evaluate --help`.")
+@click.option("--bench/--no-bench", default=True, show_default=True,
+              help="Benchmark the int8 variant on the virtual board (`esptiny bench --port sim`).")
 def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data_npz, data_dir,
             train_limit, test_limit, methods, rep_samples, sparsity, clusters, finetune_epochs,
-            finetune_lr, finetune_limit, tflm_limit):
-    """The whole pipeline into RUN: train, compress, evaluate, report."""
+            finetune_lr, finetune_limit, tflm_limit, bench):
+    """The whole pipeline into RUN: train, compress, evaluate, bench on the virtual board,
+    report. Each stage can be rerun alone with its own command."""
     from .. import pipeline
     from ..evaluate import evaluate as run_evaluate
     from ..report import report as run_report
@@ -130,6 +133,9 @@ def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data
                       clusters=clusters, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                       finetune_limit=finetune_limit)
     run_evaluate(run, tflm_limit=tflm_limit)
+    if bench:
+        from ..bench import run_bench
+        run_bench(run, variant="int8", ports=("sim",))
     run_report(run)
 
 

@@ -57,4 +57,7 @@ def int8(model, representative: np.ndarray) -> bytes:
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
     c.inference_input_type = tf.int8
     c.inference_output_type = tf.int8
+    # Per-tensor dense weights (TF's default before 2.16): per-channel costs 24 bytes of
+    # scale and zero point per unit for weights and bias, and measured no accuracy gain.
+    c._experimental_disable_per_channel_quantization_for_dense_layers = True
     return _convert(c)

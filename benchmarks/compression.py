@@ -1,0 +1,49 @@
+"""The default pipeline on the full data set: every variant's size and accuracy.
+
+Runs `esptiny run` (train .. report, without the serial benchmark) into a fresh run
+directory, prints the variant table, and ends with one JSON line.
+Targets: int8 within 0.3 points of float32; int8_size_ratio <= 0.27; the run up to the
+report within 10 minutes on a 2-core machine.
+"""
+import json
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from click.testing import CliRunner
+
+from esptiny.cli import main
+from esptiny.report import markdown
+from esptiny.runs import Run
+
+
+def main_():
+    out = Path(sys.argv[1]) if len(sys.argv) > 1 else Path(tempfile.mkdtemp(prefix="esptiny-bench-")) / "run"
+    t0 = time.perf_counter()
+    r = CliRunner().invoke(main, ["run", str(out), "--no-bench"], catch_exceptions=False)
+    seconds = time.perf_counter() - t0
+    if r.exit_code != 0:
+        print(r.output, file=sys.stderr)
+        sys.exit(r.exit_code)
+    data = json.loads(Run(out).file("report.json").read_text())
+    print(markdown(data).split("## Variants")[1].split("![")[0])
+    v = data["variants"]
+    print(json.dumps({
+        "float32_acc": v["float32"]["accuracy"],
+        "int8_acc": v["int8"]["accuracy"],
+        "int8_minus_float32_points": round(100 * (v["int8"]["accuracy"] - v["float32"]["accuracy"]), 2),
+        "int8_size_ratio": round(v["int8"]["bytes"] / v["float32"]["bytes"], 4),
+        "tflm_vs_tflite_top1": v["int8"]["tflm"]["agreement_with_tflite_top1"],
+        "int8_arena_bytes": v["int8"]["tflm"]["arena_bytes"],
+        "variants": list(v),
+        "accuracy": {n: x["accuracy"] for n, x in v.items()},
+        "bytes": {n: x["bytes"] for n, x in v.items()},
+        "stage_seconds": data["stage_seconds"],
+        "seconds": round(seconds, 1),
+        "run": str(out),
+    }))
+
+
+if __name__ == "__main__":
+    main_()
