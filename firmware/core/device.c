@@ -1,0 +1,292 @@
+/* The device loop: serve the protocol (docs/protocol.md) over the board's link with the
+ * linked engine. Every buffer is static and bounded; nothing from the host is trusted. */
+#include "device.h"
+
+#include <string.h>
+
+#include "board.h"
+#include "device_step.h"
+#include "engine.h"
+#include "protocol.h"
+
+static espt_parser_t parser;
+static espt_model_info_t model;
+static uint8_t tx[ESPT_MAX_FRAME];       /* one reply, built in place at tx + 7 */
+static uint8_t rx_chunk[ESPT_RX_CHUNK];
+static uint32_t quiet_since_ms;          /* when the device last heard (or gave up on) bytes */
+
+#define TX_PAYLOAD (tx + ESPT_HEADER_BYTES)
+
+/* ---- error texts without a printf ------------------------------------------ */
+
+typedef struct {
+    char s[ESPT_ERROR_TEXT_MAX + 1];
+    size_t n;
+} text_t;
+
+static void text_str(text_t *t, const char *s)
+{
+    while (*s && t->n < ESPT_ERROR_TEXT_MAX)
+        t->s[t->n++] = *s++;
+    t->s[t->n] = '\0';
+}
+
+static void text_u32(text_t *t, uint32_t v)
+{
+    char digits[11];
+    size_t i = sizeof digits - 1;
+    digits[i] = '\0';
+    do {
+        digits[--i] = (char)('0' + v % 10u);
+        v /= 10u;
+    } while (v && i > 0);
+    text_str(t, digits + i);
+}
+
+static void text_hex8(text_t *t, uint8_t v)
+{
+    static const char hex[] = "0123456789abcdef";
+    char s[5];
+    s[0] = '0';
+    s[1] = 'x';
+    s[2] = hex[v >> 4];
+    s[3] = hex[v & 0x0Fu];
+    s[4] = '\0';
+    text_str(t, s);
+}
+
+/* ---- replies ---------------------------------------------------------------- */
+
+/* Send the payload already built at TX_PAYLOAD. */
+static int send_reply(uint8_t type, uint16_t seq, size_t len)
+{
+    size_t n = espt_frame_encode(tx, sizeof tx, type, seq, TX_PAYLOAD, len);
+    if (n == 0)
+        return -1; /* a reply that does not fit: a bug, never host input */
+    return espt_board_write(tx, n) < 0 ? -1 : 0;
+}
+
+static int send_error(uint16_t seq, uint8_t code, const char *text)
+{
+    return send_reply(ESPT_ERROR, seq, espt_pack_error(TX_PAYLOAD, code, text));
+}
+
+static const char *status_name(uint8_t status)
+{
+    switch (status) {
+    case ESPT_STATUS_READY: return "ready";
+    case ESPT_STATUS_ARENA_TOO_SMALL: return "arena too small";
+    default: return "model invalid";
+    }
+}
+
+/* ---- the model as the engine describes it ----------------------------------- */
+
+static uint32_t dtype_bytes(uint8_t dtype)
+{
+    switch (dtype) {
+    case ESPT_DTYPE_FLOAT32: return 4;
+    case ESPT_DTYPE_INT16: return 2;
+    case ESPT_DTYPE_UINT8:
+    case ESPT_DTYPE_INT8: return 1;
+    default: return 0;
+    }
+}
+
+/* Make the tensor packable (rank 1..4, unused dims 1) and say whether it is sound:
+ * a known dtype and bytes equal to its shape's size. */
+static int tensor_sound(espt_tensor_info_t *t)
+{
+    uint64_t n = dtype_bytes(t->dtype);
+    int sound = n > 0 && t->rank >= 1 && t->rank <= 4;
+    int i;
+    if (t->rank < 1)
+        t->rank = 1;
+    if (t->rank > 4)
+        t->rank = 4;
+    for (i = 0; i < 4; i++) {
+        if (i >= t->rank)
+            t->dims[i] = 1;
+        n *= t->dims[i];
+        if (n > 0xFFFFFFFFu) { /* more than bytes (a u32) can say: stop before a wrap */
+            sound = 0;
+            n = 0;
+        }
+    }
+    return sound && n == t->bytes;
+}
+
+/* An engine that reports ready must have tensors a frame can carry: input in one
+ * INFER_REQ, output plus the 12-byte head in one INFER_RSP. Otherwise: model invalid. */
+static void check_model(espt_model_info_t *m, int init_rc)
+{
+    int in_ok = tensor_sound(&m->input);
+    int out_ok = tensor_sound(&m->output);
+    if (m->status > ESPT_STATUS_MODEL_INVALID)
+        m->status = ESPT_STATUS_MODEL_INVALID;
+    if (m->status == ESPT_STATUS_READY && init_rc != 0)
+        m->status = ESPT_STATUS_MODEL_INVALID;
+    if (m->status == ESPT_STATUS_READY
+        && (!in_ok || !out_ok || m->input.bytes > ESPT_MAX_PAYLOAD
+            || m->output.bytes > ESPT_MAX_PAYLOAD - ESPT_INFER_HEAD_BYTES))
+        m->status = ESPT_STATUS_MODEL_INVALID;
+    if (m->status != ESPT_STATUS_READY)
+        m->arena_used_bytes = 0;
+}
+
+/* ---- requests --------------------------------------------------------------- */
+
+static int serve_info(uint16_t seq)
+{
+    espt_info_fields_t f;
+    uint32_t rx_bytes = espt_board_rx_buffer_bytes();
+    f.model = &model;
+    f.cpu_mhz = espt_board_cpu_mhz();
+    f.max_payload = (uint16_t)ESPT_MAX_PAYLOAD;
+    f.rx_buffer_bytes = (uint16_t)(rx_bytes > 0xFFFFu ? 0xFFFFu : rx_bytes);
+    f.chip = espt_board_chip();
+    f.firmware_version = ESPT_FIRMWARE_VERSION;
+    return send_reply(ESPT_INFO_RSP, seq, espt_pack_info(TX_PAYLOAD, ESPT_MAX_PAYLOAD, &f));
+}
+
+static int serve_infer(const espt_event_t *ev)
+{
+    uint8_t *out = TX_PAYLOAD + ESPT_INFER_HEAD_BYTES;
+    uint64_t c0, c1, u0, u1;
+    text_t t;
+    int rc;
+
+    t.n = 0;
+    if (model.status != ESPT_STATUS_READY) {
+        text_str(&t, "not ready: ");
+        text_str(&t, status_name(model.status));
+        return send_error(ev->seq, ESPT_ERR_NOT_READY, t.s);
+    }
+    if (ev->len != model.input.bytes) {
+        text_str(&t, "INFER_REQ of ");
+        text_u32(&t, ev->len);
+        text_str(&t, " bytes, input takes ");
+        text_u32(&t, model.input.bytes);
+        return send_error(ev->seq, ESPT_ERR_BAD_LENGTH, t.s);
+    }
+    if (espt_engine_set_input(ev->payload, ev->len) != 0)
+        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "set_input failed");
+    /* Only the invoke sits between the counter reads. */
+    u0 = espt_board_micros();
+    c0 = espt_board_cycles();
+    rc = espt_engine_invoke();
+    c1 = espt_board_cycles();
+    u1 = espt_board_micros();
+    if (rc != 0)
+        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "invoke failed");
+    if (espt_engine_get_output(out, model.output.bytes) != 0)
+        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "get_output failed");
+    u1 -= u0;
+    espt_pack_infer_head(TX_PAYLOAD, c1 - c0, u1 > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)u1);
+    return send_reply(ESPT_INFER_RSP, ev->seq, ESPT_INFER_HEAD_BYTES + (size_t)model.output.bytes);
+}
+
+static int serve(const espt_event_t *ev)
+{
+    text_t t;
+    t.n = 0;
+    if (ev->kind == ESPT_EVENT_ERROR) {
+        text_str(&t, espt_error_name(ev->code));
+        if (ev->code == ESPT_ERR_OVERSIZE) {
+            text_str(&t, ": len ");
+            text_u32(&t, ev->len);
+            text_str(&t, " above max_payload ");
+            text_u32(&t, parser.max_payload);
+        }
+        return send_error(ev->seq, ev->code, t.s);
+    }
+    switch (ev->type) {
+    case ESPT_INFO_REQ:
+        return serve_info(ev->seq);
+    case ESPT_PING_REQ:
+        memcpy(TX_PAYLOAD, ev->payload, ev->len); /* len <= max_payload: the parser saw to it */
+        return send_reply(ESPT_PONG, ev->seq, ev->len);
+    case ESPT_INFER_REQ:
+        return serve_infer(ev);
+    default:
+        text_str(&t, "unknown type ");
+        text_hex8(&t, ev->type);
+        return send_error(ev->seq, ESPT_ERR_UNKNOWN_TYPE, t.s);
+    }
+}
+
+/* Serve every event the buffered bytes hold, one reply each, in order. */
+static int drain(void)
+{
+    espt_event_t ev;
+    while (espt_parser_next(&parser, &ev)) {
+        if (serve(&ev) < 0)
+            return -1;
+        espt_board_idle();
+    }
+    return 0;
+}
+
+static int feed(const uint8_t *data, size_t n)
+{
+    while (n > 0) {
+        size_t k = espt_parser_push(&parser, data, n);
+        if (k == 0) { /* cannot happen to a drained parser; never spin if it did */
+            espt_parser_init(&parser, parser.max_payload);
+            continue;
+        }
+        data += k;
+        n -= k;
+        if (drain() < 0)
+            return -1;
+    }
+    return 0;
+}
+
+/* ---- the loop --------------------------------------------------------------- */
+
+int espt_device_init(void)
+{
+    int rc = espt_board_init();
+    if (rc != 0)
+        return rc < 0 ? rc : -1;
+    memset(&model, 0, sizeof model);
+    rc = espt_engine_init(&model);
+    check_model(&model, rc);
+    espt_parser_init(&parser, (uint16_t)ESPT_MAX_PAYLOAD);
+    quiet_since_ms = espt_board_millis();
+    return send_reply(ESPT_READY, 0, espt_pack_ready(TX_PAYLOAD, model.status, model.model_crc32));
+}
+
+int espt_device_poll(uint32_t read_timeout_ms)
+{
+    espt_event_t ev;
+    int rc = 0;
+    int n = espt_board_read(rx_chunk, sizeof rx_chunk, read_timeout_ms);
+    if (n < 0)
+        return n;
+    if (n > 0) {
+        rc = feed(rx_chunk, (size_t)n > sizeof rx_chunk ? sizeof rx_chunk : (size_t)n);
+        /* Quiet is measured from when the device listens again, not from when the
+         * bytes came: serving may have taken longer than the frame time-out. */
+        quiet_since_ms = espt_board_millis();
+    } else if (espt_parser_pending(&parser) > 0
+               && (uint32_t)(espt_board_millis() - quiet_since_ms) >= ESPT_FRAME_TIMEOUT_MS) {
+        if (espt_parser_timeout(&parser, &ev)) {
+            rc = serve(&ev);
+            if (rc == 0)
+                rc = drain();
+        }
+        quiet_since_ms = espt_board_millis();
+    }
+    espt_board_idle();
+    return rc;
+}
+
+int espt_device_main(void)
+{
+    int rc = espt_device_init();
+    while (rc >= 0)
+        rc = espt_device_poll(ESPT_POLL_MS);
+    return rc;
+}

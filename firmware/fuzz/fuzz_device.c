@@ -1,0 +1,266 @@
+/* libFuzzer target: arbitrary bytes and quiet gaps through the whole device loop
+ * (parser, request handling, replies) on the fake board with the test engine.
+ *
+ * Input: byte 0 configures the run, byte 1 picks how the rest becomes the wire.
+ *   byte 0, bits 0-1  engine init status (3 means 0: ready)
+ *           bit 2     invoke fails       bit 3   get_output fails
+ *           bits 4-6  bytes per read: 0 (as many as queued), 1, 2, 3, 7, 16, 64, 255
+ *           bit 7     set_input fails
+ *   byte 1, bit 0 clear: raw wire. 0xFE 0xFE is a literal 0xFE; 0xFE then any other
+ *           byte is a quiet gap as long as the frame time-out (the vectors' "T").
+ *   byte 1, bit 0 set: records, so the fuzzer reaches well-formed frames it could not
+ *           find by chance (their CRC). Each record is an op byte, op & 3:
+ *             0  frame: type, seq (u16), len (u16, taken mod ESPT_MAX_PAYLOAD + 17 so
+ *                oversize is reachable), then up to len payload bytes (zeros after
+ *                the input ends)
+ *             1  the same frame with its last CRC byte flipped
+ *             2  raw bytes: n (u8), then n bytes
+ *             3  a quiet gap
+ *
+ * Invariants checked (abort on violation, so libFuzzer keeps the input):
+ *   - the device never fails on the fake link, never overruns a buffer (ASan/UBSan);
+ *   - what it writes is exactly a run of well-formed, CRC-valid frames;
+ *   - READY comes first, then exactly one reply per parser event, in order, with its
+ *     seq; each reply is the one docs/protocol.md prescribes, byte for byte where the
+ *     content is known (PONG echo, INFER outputs, INFO size and status).
+ * The parser's own decisions are pinned by the vectors in the unit tests; here a
+ * second parser instance replays the link to say which events the device saw. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "device.h"
+#include "device_step.h"
+#include "fake_board.h"
+#include "protocol.h"
+#include "reply_walk.h"
+#include "test_engine.h"
+
+#define MAX_REPLIES 65536
+#define LINK_CAP (1u << 20)
+#define GAPS_CAP 4096
+
+/* The link as decoded from the input: bytes, and positions where it goes quiet. */
+static struct {
+    uint8_t bytes[LINK_CAP];
+    size_t n;
+    size_t gaps[GAPS_CAP];
+    size_t n_gaps;
+} wire;
+
+static reply_t replies[MAX_REPLIES];
+static espt_parser_t reference;
+static test_engine_config_t cfg;
+static uint8_t frame[ESPT_MAX_FRAME + 32];
+
+#define REQUIRE(cond)                                                                        \
+    do {                                                                                     \
+        if (!(cond)) {                                                                       \
+            fprintf(stderr, "fuzz_device: invariant failed at line %d: %s\n", __LINE__, #cond); \
+            abort();                                                                         \
+        }                                                                                    \
+    } while (0)
+
+static void configure(uint8_t c)
+{
+    static const size_t read_sizes[8] = {0, 1, 2, 3, 7, 16, 64, 255};
+    test_engine_defaults(&cfg);
+    cfg.init_status = (uint8_t)((c & 3u) == 3u ? 0u : (c & 3u));
+    cfg.fail_invoke = (c >> 2) & 1;
+    cfg.fail_get_output = (c >> 3) & 1;
+    cfg.fail_set_input = (c >> 7) & 1;
+    fake_board_reset();
+    fake_board_set_read_max(read_sizes[(c >> 4) & 7u]);
+    test_engine_configure(&cfg);
+}
+
+static void wire_bytes(const uint8_t *b, size_t n)
+{
+    if (n > LINK_CAP - wire.n)
+        n = LINK_CAP - wire.n;
+    if (n > 0)
+        memcpy(wire.bytes + wire.n, b, n);
+    wire.n += n;
+}
+
+static void wire_gap(void)
+{
+    if (wire.n_gaps < GAPS_CAP)
+        wire.gaps[wire.n_gaps++] = wire.n;
+}
+
+static void decode_raw(const uint8_t *d, size_t n)
+{
+    size_t i = 0;
+    while (i < n) {
+        size_t start = i;
+        while (i < n && d[i] != 0xFE)
+            i++;
+        wire_bytes(d + start, i - start);
+        if (i + 1 < n) {
+            if (d[i + 1] == 0xFE)
+                wire_bytes(d + i, 1);
+            else
+                wire_gap();
+        }
+        i += 2;
+    }
+}
+
+static void decode_records(const uint8_t *d, size_t n)
+{
+    static uint8_t payload[ESPT_MAX_PAYLOAD + 17];
+    size_t i = 0;
+    while (i < n) {
+        uint8_t op = d[i++];
+        if ((op & 3u) <= 1u) {
+            uint8_t type;
+            uint16_t seq;
+            size_t len, take, size;
+            if (n - i < 5)
+                return;
+            type = d[i];
+            seq = espt_get_u16(d + i + 1);
+            len = espt_get_u16(d + i + 3) % (ESPT_MAX_PAYLOAD + 17u);
+            i += 5;
+            take = len < n - i ? len : n - i;
+            memset(payload, 0, len);
+            if (take > 0)
+                memcpy(payload, d + i, take);
+            i += take;
+            size = espt_frame_encode(frame, sizeof frame, type, seq, payload, len);
+            REQUIRE(size == len + ESPT_FRAME_OVERHEAD);
+            if (op & 1u)
+                frame[size - 1] ^= 0xFF;
+            wire_bytes(frame, size);
+        } else if ((op & 3u) == 2u) {
+            size_t k;
+            if (i >= n)
+                return;
+            k = d[i++];
+            if (k > n - i)
+                k = n - i;
+            wire_bytes(d + i, k);
+            i += k;
+        } else {
+            wire_gap();
+        }
+    }
+}
+
+/* Hand the link to the fake board, gaps in place. */
+static void queue_link(void)
+{
+    size_t at = 0, g;
+    for (g = 0; g < wire.n_gaps; g++) {
+        fake_board_input(wire.bytes + at, wire.gaps[g] - at);
+        fake_board_gap();
+        at = wire.gaps[g];
+    }
+    fake_board_input(wire.bytes + at, wire.n - at);
+}
+
+/* The reply the device owes for one event of the reference parser. */
+static void check_reply(const espt_event_t *ev, const reply_t *r)
+{
+    uint8_t want[16];
+    REQUIRE(r->seq == ev->seq);
+    if (ev->kind == ESPT_EVENT_ERROR) {
+        REQUIRE(r->type == ESPT_ERROR && r->len >= 2 && r->payload[0] == ev->code);
+        return;
+    }
+    switch (ev->type) {
+    case ESPT_INFO_REQ:
+        REQUIRE(r->type == ESPT_INFO_RSP);
+        REQUIRE(r->len == ESPT_INFO_FIXED_BYTES + 2 + strlen(FAKE_CHIP) + strlen(ESPT_FIRMWARE_VERSION));
+        REQUIRE(r->payload[1] == cfg.init_status);
+        break;
+    case ESPT_PING_REQ:
+        REQUIRE(r->type == ESPT_PONG && r->len == ev->len);
+        REQUIRE(ev->len == 0 || memcmp(r->payload, ev->payload, ev->len) == 0);
+        break;
+    case ESPT_INFER_REQ:
+        if (cfg.init_status != ESPT_STATUS_READY) {
+            REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_NOT_READY);
+        } else if (ev->len != cfg.input.bytes) {
+            REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_BAD_LENGTH);
+        } else if (cfg.fail_set_input || cfg.fail_invoke || cfg.fail_get_output) {
+            REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_INVOKE_FAILED);
+        } else {
+            REQUIRE(r->type == ESPT_INFER_RSP);
+            REQUIRE(r->len == ESPT_INFER_HEAD_BYTES + cfg.output.bytes);
+            test_engine_expected(ev->payload, ev->len, want, cfg.output.bytes);
+            REQUIRE(memcmp(r->payload + ESPT_INFER_HEAD_BYTES, want, cfg.output.bytes) == 0);
+        }
+        break;
+    default:
+        REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_UNKNOWN_TYPE);
+    }
+}
+
+/* Replay the link byte by byte through a second parser (the device got it in chunks)
+ * and match its events to the replies after READY. */
+static void check_replies(long count)
+{
+    espt_event_t ev;
+    long k = 1;
+    size_t i, g = 0;
+    espt_parser_init(&reference, ESPT_MAX_PAYLOAD);
+    for (i = 0; i <= wire.n; i++) {
+        for (; g < wire.n_gaps && wire.gaps[g] == i; g++) {
+            if (espt_parser_timeout(&reference, &ev)) {
+                REQUIRE(k < count);
+                check_reply(&ev, &replies[k++]);
+            }
+            while (espt_parser_next(&reference, &ev)) {
+                REQUIRE(k < count);
+                check_reply(&ev, &replies[k++]);
+            }
+        }
+        if (i == wire.n)
+            break;
+        REQUIRE(espt_parser_push(&reference, wire.bytes + i, 1) == 1);
+        while (espt_parser_next(&reference, &ev)) {
+            REQUIRE(k < count);
+            check_reply(&ev, &replies[k++]);
+        }
+    }
+    REQUIRE(k == count);
+}
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
+
+int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
+{
+    size_t out_n, bad, items;
+    const uint8_t *out;
+    long count, polls = 0;
+
+    if (size < 2)
+        return 0;
+    configure(data[0]);
+    wire.n = wire.n_gaps = 0;
+    if (data[1] & 1u)
+        decode_records(data + 2, size - 2);
+    else
+        decode_raw(data + 2, size - 2);
+    queue_link();
+    items = wire.n + wire.n_gaps;
+
+    REQUIRE(espt_device_init() == 0);
+    while (fake_board_remaining() > 0) {
+        REQUIRE(espt_device_poll(1) == 0);
+        REQUIRE((size_t)++polls <= items); /* every poll takes a byte or a gap */
+    }
+
+    out = fake_board_output(&out_n);
+    REQUIRE(!fake_board_output_overflowed());
+    count = walk_replies(out, out_n, replies, MAX_REPLIES, &bad);
+    if (count < 0)
+        fprintf(stderr, "fuzz_device: malformed output at byte %zu of %zu\n", bad, out_n);
+    REQUIRE(count >= 1);
+    REQUIRE(replies[0].type == ESPT_READY && replies[0].seq == 0 && replies[0].len == 6);
+    REQUIRE(replies[0].payload[1] == cfg.init_status);
+    check_replies(count);
+    return 0;
+}

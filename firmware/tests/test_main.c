@@ -1,0 +1,17 @@
+/* C unit tests of the firmware core. Usage: test_unit PATH/TO/protocol-vectors.txt
+ * Last line of output: "N passed, N failed" (test cases). */
+#include <stdio.h>
+
+#include "check.h"
+#include "tests.h"
+
+int main(int argc, char **argv)
+{
+    if (argc != 2) {
+        fprintf(stderr, "usage: %s docs/protocol-vectors.txt\n", argv[0]);
+        return 2;
+    }
+    test_protocol(argv[1]);
+    test_device();
+    return check_summary();
+}

@@ -1,0 +1,254 @@
+/* CRC, frame encoding and the parser against docs/protocol-vectors.txt. */
+#include <stdio.h>
+#include <string.h>
+
+#include "check.h"
+#include "crc32.h"
+#include "protocol.h"
+#include "tests.h"
+#include "vectors.h"
+
+static vectors_t vec;
+static espt_parser_t parser;
+static uint8_t big[3 * ESPT_MAX_FRAME];
+static const uint8_t zeros[4096];
+
+static void test_crc32(void)
+{
+    const uint8_t *check = (const uint8_t *)"123456789";
+    CHECK_EQ(espt_crc32(check, 9), 0xCBF43926u);
+    CHECK_EQ(espt_crc32(check, 0), 0u);
+    CHECK_EQ(espt_crc32((const uint8_t *)"a", 1), 0xE8B7BE43u);
+    /* zlib-style continuation gives the one-shot value */
+    CHECK_EQ(espt_crc32_update(espt_crc32(check, 4), check + 4, 5), 0xCBF43926u);
+    CHECK_EQ(espt_crc32(zeros, sizeof zeros), 0xC71C0011u); /* zlib.crc32(bytes(4096)) */
+}
+
+/* ---- events as the vectors spell them ---------------------------------------- */
+
+typedef struct {
+    char s[VEC_TEXT];
+    size_t n;
+} events_t;
+
+static void record(events_t *e, const espt_event_t *ev)
+{
+    int k = ev->kind == ESPT_EVENT_FRAME
+        ? snprintf(e->s + e->n, sizeof e->s - e->n, "%sF:%02x:%u:%u", e->n ? ";" : "", ev->type,
+                   ev->seq, ev->len)
+        : snprintf(e->s + e->n, sizeof e->s - e->n, "%sE:%u:%u", e->n ? ";" : "", ev->code,
+                   ev->seq);
+    if (k > 0 && (size_t)k < sizeof e->s - e->n)
+        e->n += (size_t)k;
+}
+
+static void drain(events_t *e)
+{
+    espt_event_t ev;
+    while (espt_parser_next(&parser, &ev))
+        record(e, &ev);
+}
+
+/* Push all bytes, draining as the buffer fills (the device's loop). */
+static void feed(events_t *e, const uint8_t *data, size_t n, size_t step)
+{
+    while (n > 0) {
+        size_t k = espt_parser_push(&parser, data, n < step ? n : step);
+        if (!CHECK(k > 0))
+            return;
+        data += k;
+        n -= k;
+        drain(e);
+    }
+}
+
+/* Run a stream vector with its chunks pushed `step` bytes at a time (step 0: each chunk
+ * whole; the parser's events must not depend on how the bytes were split). */
+static void run_stream(const stream_vector_t *v, size_t step, events_t *e)
+{
+    static uint8_t chunk[VEC_TEXT];
+    const char *cursor = v->chunks;
+    size_t n;
+    int is_timeout, rc;
+    espt_event_t ev;
+
+    memset(e, 0, sizeof *e);
+    espt_parser_init(&parser, v->max_payload);
+    while ((rc = stream_next_chunk(&cursor, chunk, sizeof chunk, &n, &is_timeout)) == 1) {
+        if (is_timeout) {
+            if (espt_parser_timeout(&parser, &ev))
+                record(e, &ev);
+            drain(e);
+        } else {
+            feed(e, chunk, n, step ? step : n);
+        }
+    }
+    CHECK_EQ(rc, 0);
+    if (e->n == 0)
+        strcpy(e->s, "-");
+}
+
+static void test_vectors(const char *path)
+{
+    size_t i;
+    check_begin("vectors_load");
+    CHECK_EQ(vectors_load(path, &vec), 0);
+    CHECK(vec.n_frames >= 8);
+    CHECK(vec.n_streams >= 12);
+    check_end();
+
+    for (i = 0; i < vec.n_frames; i++) {
+        const frame_vector_t *v = &vec.frames[i];
+        uint8_t out[VEC_BYTES + ESPT_FRAME_OVERHEAD];
+        espt_event_t ev;
+        char name[96];
+        size_t n;
+        snprintf(name, sizeof name, "frame %s", v->name);
+        check_begin(name);
+        n = espt_frame_encode(out, sizeof out, v->type, v->seq, v->payload, v->payload_len);
+        CHECK_EQ(n, v->frame_len);
+        CHECK_MEM(out, v->frame, v->frame_len);
+        /* in place: payload already at out + 7 */
+        memset(out, 0, sizeof out);
+        memcpy(out + ESPT_HEADER_BYTES, v->payload, v->payload_len);
+        n = espt_frame_encode(out, sizeof out, v->type, v->seq, out + ESPT_HEADER_BYTES,
+                              v->payload_len);
+        CHECK_EQ(n, v->frame_len);
+        CHECK_MEM(out, v->frame, v->frame_len);
+        /* and it parses back */
+        espt_parser_init(&parser, ESPT_MAX_PAYLOAD);
+        CHECK_EQ(espt_parser_push(&parser, v->frame, v->frame_len), v->frame_len);
+        if (CHECK_EQ(espt_parser_next(&parser, &ev), 1)) {
+            CHECK_EQ(ev.kind, ESPT_EVENT_FRAME);
+            CHECK_EQ(ev.type, v->type);
+            CHECK_EQ(ev.seq, v->seq);
+            CHECK_EQ(ev.len, v->payload_len);
+            CHECK_MEM(ev.payload, v->payload, v->payload_len);
+        }
+        CHECK_EQ(espt_parser_next(&parser, &ev), 0);
+        CHECK_EQ(espt_parser_pending(&parser), 0);
+        check_end();
+    }
+
+    for (i = 0; i < vec.n_streams; i++) {
+        static events_t e;
+        const stream_vector_t *v = &vec.streams[i];
+        static const size_t steps[] = {0, 1, 2, 3, 7};
+        size_t k;
+        char name[96];
+        snprintf(name, sizeof name, "stream %s", v->name);
+        check_begin(name);
+        for (k = 0; k < sizeof steps / sizeof steps[0]; k++) {
+            run_stream(v, steps[k], &e);
+            if (!CHECK_STR(e.s, v->events))
+                fprintf(stderr, "  (pushed %zu bytes at a time)\n", steps[k]);
+        }
+        check_end();
+    }
+}
+
+static void test_ready_payload_matches_vector(void)
+{
+    uint8_t p[ESPT_READY_BYTES];
+    static const uint8_t want[] = {0x01, 0x00, 0xef, 0xbe, 0xad, 0xde}; /* frame `ready` */
+    CHECK_EQ(espt_pack_ready(p, 0, 0xDEADBEEFu), sizeof want);
+    CHECK_MEM(p, want, sizeof want);
+}
+
+static void test_error_payload(void)
+{
+    uint8_t p[2 + ESPT_ERROR_TEXT_MAX];
+    static const uint8_t want[] = {0x01, 0x00, 'c', 'r', 'c'}; /* frame `error_crc` */
+    char long_text[100];
+    CHECK_EQ(espt_pack_error(p, ESPT_ERR_CRC, "crc"), sizeof want);
+    CHECK_MEM(p, want, sizeof want);
+    memset(long_text, 'x', sizeof long_text - 1);
+    long_text[sizeof long_text - 1] = '\0';
+    CHECK_EQ(espt_pack_error(p, ESPT_ERR_BAD_LENGTH, long_text), 2 + ESPT_ERROR_TEXT_MAX);
+    CHECK_STR(espt_error_name(ESPT_ERR_INVOKE_FAILED), "invoke failed");
+}
+
+static void test_encode_bounds(void)
+{
+    uint8_t out[32];
+    CHECK_EQ(espt_frame_encode(out, sizeof out, 0x03, 1, big, sizeof out - 10), 0);
+    CHECK_EQ(espt_frame_encode(out, sizeof out, 0x03, 1, big, sizeof out - 11), sizeof out);
+    CHECK_EQ(espt_frame_encode(out, 10, 0x01, 1, NULL, 0), 0);
+    CHECK_EQ(espt_frame_encode(big, sizeof big, 0x03, 1, big + 100, 0x10000), 0);
+}
+
+/* The largest frame fills the buffer exactly; noise beyond it is taken in turns. */
+static void test_parser_bounded_buffer(void)
+{
+    espt_event_t ev;
+    size_t n, pushed, frames = 0;
+    memset(big, 0x11, sizeof big);
+    n = espt_frame_encode(big, sizeof big, 0x03, 77, big + 500, ESPT_MAX_PAYLOAD);
+    CHECK_EQ(n, ESPT_MAX_FRAME);
+    espt_parser_init(&parser, ESPT_MAX_PAYLOAD);
+    CHECK_EQ(espt_parser_push(&parser, big, sizeof big), ESPT_MAX_FRAME);
+    CHECK_EQ(espt_parser_next(&parser, &ev), 1);
+    CHECK_EQ(ev.kind, ESPT_EVENT_FRAME);
+    CHECK_EQ(ev.len, ESPT_MAX_PAYLOAD);
+    CHECK_EQ(ev.seq, 77);
+    /* 0x11 noise, then the same frame again at the end */
+    memset(big, 0x11, sizeof big);
+    n = espt_frame_encode(big + sizeof big - ESPT_MAX_FRAME, ESPT_MAX_FRAME, 0x03, 78,
+                          big + 600, ESPT_MAX_PAYLOAD);
+    espt_parser_init(&parser, ESPT_MAX_PAYLOAD);
+    for (pushed = 0; pushed < sizeof big;) {
+        size_t k = espt_parser_push(&parser, big + pushed, sizeof big - pushed);
+        if (!CHECK(k > 0))
+            break;
+        pushed += k;
+        while (espt_parser_next(&parser, &ev)) {
+            CHECK_EQ(ev.kind, ESPT_EVENT_FRAME);
+            CHECK_EQ(ev.seq, 78);
+            frames++;
+        }
+    }
+    CHECK_EQ(frames, 1);
+    CHECK_EQ(parser.noise_bytes, sizeof big - ESPT_MAX_FRAME);
+    CHECK_EQ(espt_parser_pending(&parser), 0);
+}
+
+/* Noise is dropped at once, except a trailing A5 (the 5A may follow). */
+static void test_parser_sync_keeps_only_a5(void)
+{
+    espt_event_t ev;
+    static const struct {
+        const char *bytes;
+        size_t pending;
+    } cases[] = {{"hello", 0}, {"hello\xa5", 1}, {"\xa5\xa5\xa5", 1}, {"\xa5\x5a\x01", 3},
+                 {"\x5a\xa5x", 0}};
+    size_t i;
+    for (i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        size_t n = strlen(cases[i].bytes);
+        espt_parser_init(&parser, 64);
+        CHECK_EQ(espt_parser_push(&parser, (const uint8_t *)cases[i].bytes, n), n);
+        CHECK_EQ(espt_parser_next(&parser, &ev), 0);
+        CHECK_EQ(espt_parser_pending(&parser), cases[i].pending);
+        CHECK_EQ(parser.noise_bytes, n - cases[i].pending);
+        /* a quiet link drops a partial frame start, never a lone A5 */
+        CHECK_EQ(espt_parser_timeout(&parser, &ev), cases[i].pending >= 2);
+    }
+}
+
+/* max_payload above the compiled buffer is clamped, so a header cannot overrun it. */
+static void test_parser_clamps_max_payload(void)
+{
+    espt_parser_init(&parser, 0xFFFF);
+    CHECK_EQ(parser.max_payload, ESPT_MAX_PAYLOAD);
+}
+
+void test_protocol(const char *vectors_path)
+{
+    RUN(test_crc32);
+    test_vectors(vectors_path);
+    RUN(test_ready_payload_matches_vector);
+    RUN(test_error_payload);
+    RUN(test_encode_bounds);
+    RUN(test_parser_bounded_buffer);
+    RUN(test_parser_sync_keeps_only_a5);
+    RUN(test_parser_clamps_max_payload);
+}

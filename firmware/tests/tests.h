@@ -1,0 +1,8 @@
+/* The test groups run by test_main.c. */
+#ifndef ESPT_TESTS_H
+#define ESPT_TESTS_H
+
+void test_protocol(const char *vectors_path);
+void test_device(void);
+
+#endif

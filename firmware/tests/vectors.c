@@ -1,0 +1,120 @@
+#include "vectors.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+static int hex_digit(char c)
+{
+    if (c >= '0' && c <= '9')
+        return c - '0';
+    if (c >= 'a' && c <= 'f')
+        return c - 'a' + 10;
+    if (c >= 'A' && c <= 'F')
+        return c - 'A' + 10;
+    return -1;
+}
+
+long hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t cap)
+{
+    size_t i;
+    if (hex_len == 1 && hex[0] == '-')
+        return 0;
+    if (hex_len % 2 || hex_len / 2 > cap)
+        return -1;
+    for (i = 0; i < hex_len; i += 2) {
+        int hi = hex_digit(hex[i]), lo = hex_digit(hex[i + 1]);
+        if (hi < 0 || lo < 0)
+            return -1;
+        out[i / 2] = (uint8_t)(hi << 4 | lo);
+    }
+    return (long)(hex_len / 2);
+}
+
+static int copy_field(char *dst, size_t cap, const char *src)
+{
+    if (strlen(src) + 1 > cap)
+        return -1;
+    strcpy(dst, src);
+    return 0;
+}
+
+static int parse_frame(char **f, frame_vector_t *v)
+{
+    long n;
+    if (copy_field(v->name, sizeof v->name, f[1]))
+        return -1;
+    v->type = (uint8_t)strtoul(f[2], NULL, 16);
+    v->seq = (uint16_t)strtoul(f[3], NULL, 10);
+    if ((n = hex_decode(f[4], strlen(f[4]), v->payload, sizeof v->payload)) < 0)
+        return -1;
+    v->payload_len = (size_t)n;
+    if ((n = hex_decode(f[5], strlen(f[5]), v->frame, sizeof v->frame)) < 0)
+        return -1;
+    v->frame_len = (size_t)n;
+    return 0;
+}
+
+static int parse_stream(char **f, stream_vector_t *v)
+{
+    v->max_payload = (uint16_t)strtoul(f[2], NULL, 10);
+    return copy_field(v->name, sizeof v->name, f[1]) || copy_field(v->chunks, sizeof v->chunks, f[3])
+        || copy_field(v->events, sizeof v->events, f[4]) ? -1 : 0;
+}
+
+int vectors_load(const char *path, vectors_t *v)
+{
+    static char line[4 * VEC_TEXT];
+    int lineno = 0;
+    FILE *fp = fopen(path, "r");
+    memset(v, 0, sizeof *v);
+    if (!fp) {
+        fprintf(stderr, "cannot open vectors %s\n", path);
+        return -1;
+    }
+    while (fgets(line, sizeof line, fp)) {
+        char *f[8];
+        int nf = 0;
+        char *tok = strtok(line, " \t\r\n");
+        lineno++;
+        while (tok && nf < 8) {
+            f[nf++] = tok;
+            tok = strtok(NULL, " \t\r\n");
+        }
+        if (nf == 0 || f[0][0] == '#')
+            continue;
+        if (!strcmp(f[0], "frame") && nf == 6 && v->n_frames < VEC_MAX) {
+            if (parse_frame(f, &v->frames[v->n_frames++]) == 0)
+                continue;
+        } else if (!strcmp(f[0], "stream") && nf == 5 && v->n_streams < VEC_MAX) {
+            if (parse_stream(f, &v->streams[v->n_streams++]) == 0)
+                continue;
+        }
+        fprintf(stderr, "%s:%d: malformed vector\n", path, lineno);
+        fclose(fp);
+        return -1;
+    }
+    fclose(fp);
+    return 0;
+}
+
+int stream_next_chunk(const char **cursor, uint8_t *out, size_t cap, size_t *n, int *is_timeout)
+{
+    const char *s = *cursor, *end;
+    long got;
+    if (*s == '\0')
+        return 0;
+    end = strchr(s, ',');
+    if (!end)
+        end = s + strlen(s);
+    *cursor = *end ? end + 1 : end;
+    *is_timeout = end - s == 1 && *s == 'T';
+    *n = 0;
+    if (*is_timeout)
+        return 1;
+    got = hex_decode(s, (size_t)(end - s), out, cap);
+    if (got < 0)
+        return -1;
+    *n = (size_t)got;
+    return 1;
+}

@@ -1,0 +1,48 @@
+/* docs/protocol-vectors.txt, read at run time (the same file feeds the Python tests). */
+#ifndef ESPT_VECTORS_H
+#define ESPT_VECTORS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VEC_MAX 64
+#define VEC_NAME 64
+#define VEC_BYTES 1024
+#define VEC_TEXT 4096
+
+typedef struct {
+    char name[VEC_NAME];
+    uint8_t type;
+    uint16_t seq;
+    uint8_t payload[VEC_BYTES];
+    size_t payload_len;
+    uint8_t frame[VEC_BYTES];
+    size_t frame_len;
+} frame_vector_t;
+
+typedef struct {
+    char name[VEC_NAME];
+    uint16_t max_payload;
+    char chunks[VEC_TEXT]; /* hex chunks joined by ','; "T" is a frame time-out */
+    char events[VEC_TEXT]; /* F:TYPE:SEQ:LEN or E:CODE:SEQ joined by ';', or "-" */
+} stream_vector_t;
+
+typedef struct {
+    frame_vector_t frames[VEC_MAX];
+    size_t n_frames;
+    stream_vector_t streams[VEC_MAX];
+    size_t n_streams;
+} vectors_t;
+
+/* Load the file; 0 on success, -1 (with a message on stderr) if it is missing or bad. */
+int vectors_load(const char *path, vectors_t *v);
+
+/* Decode hex ("-" is empty) into out; returns the byte count or -1. */
+long hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t cap);
+
+/* Walk a stream's chunks: returns 1 with *is_timeout set, or the chunk's bytes in out
+ * and *n; 0 at the end; -1 on a malformed chunk. */
+int stream_next_chunk(const char **cursor, uint8_t *out, size_t cap, size_t *n,
+                      int *is_timeout);
+
+#endif
