@@ -118,3 +118,74 @@ int stream_next_chunk(const char **cursor, uint8_t *out, size_t cap, size_t *n, 
     *n = (size_t)got;
     return 1;
 }
+
+/* ---- events as the vectors spell them ------------------------------------------- */
+
+typedef struct {
+    char *s;
+    size_t n, cap;
+    int overflow;
+} events_out_t;
+
+static void record(events_out_t *e, const espt_event_t *ev)
+{
+    size_t room = e->cap - e->n;
+    int k = ev->kind == ESPT_EVENT_FRAME
+        ? snprintf(e->s + e->n, room, "%sF:%02x:%u:%u", e->n ? ";" : "", ev->type,
+                   (unsigned)ev->seq, (unsigned)ev->len)
+        : snprintf(e->s + e->n, room, "%sE:%u:%u", e->n ? ";" : "", (unsigned)ev->code,
+                   (unsigned)ev->seq);
+    if (k < 0 || (size_t)k >= room) {
+        e->overflow = 1;
+        e->s[e->n] = '\0';
+        return;
+    }
+    e->n += (size_t)k;
+}
+
+static void drain(espt_parser_t *p, events_out_t *e)
+{
+    espt_event_t ev;
+    while (espt_parser_next(p, &ev))
+        record(e, &ev);
+}
+
+int stream_run(espt_parser_t *p, uint16_t max_payload, const char *chunks, size_t step,
+               uint8_t *scratch, size_t scratch_cap, char *out, size_t cap)
+{
+    events_out_t e;
+    const char *cursor = chunks;
+    size_t n;
+    int is_timeout, rc;
+    espt_event_t ev;
+
+    if (cap < 2)
+        return -1;
+    e.s = out;
+    e.n = 0;
+    e.cap = cap;
+    e.overflow = 0;
+    out[0] = '\0';
+    espt_parser_init(p, max_payload);
+    while ((rc = stream_next_chunk(&cursor, scratch, scratch_cap, &n, &is_timeout)) == 1) {
+        const uint8_t *data = scratch;
+        if (is_timeout) {
+            if (espt_parser_timeout(p, &ev))
+                record(&e, &ev);
+            drain(p, &e);
+        }
+        while (n > 0) {
+            size_t k = espt_parser_push(p, data, step && step < n ? step : n);
+            if (k == 0)
+                return -1;
+            data += k;
+            n -= k;
+            drain(p, &e);
+        }
+    }
+    if (rc != 0 || e.overflow)
+        return -1;
+    if (e.n == 0)
+        strcpy(out, "-");
+    return 0;
+}

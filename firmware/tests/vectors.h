@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol.h"
+
 #define VEC_MAX 64
 #define VEC_NAME 64
 #define VEC_BYTES 1024
@@ -44,5 +46,14 @@ long hex_decode(const char *hex, size_t hex_len, uint8_t *out, size_t cap);
  * and *n; 0 at the end; -1 on a malformed chunk. */
 int stream_next_chunk(const char **cursor, uint8_t *out, size_t cap, size_t *n,
                       int *is_timeout);
+
+/* Run a stream's CHUNKS through p, initialised with max_payload: each chunk pushed
+ * `step` bytes at a time (0: whole) and drained after every push, as the device loop
+ * does; a 'T' is a time-out, then a drain. The events go to out in the vectors' EVENTS
+ * syntax ("-" when none). scratch holds one decoded chunk. Returns 0, or -1 when a chunk
+ * is malformed or above scratch_cap bytes, out (cap bytes) is too small, or the parser
+ * stops taking bytes. */
+int stream_run(espt_parser_t *p, uint16_t max_payload, const char *chunks, size_t step,
+               uint8_t *scratch, size_t scratch_cap, char *out, size_t cap);
 
 #endif

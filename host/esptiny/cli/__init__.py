@@ -43,6 +43,12 @@ def _register():
     from . import pipeline
     for cmd in pipeline.COMMANDS:
         main.add_command(cmd)
+    from . import device
+    for cmd in device.COMMANDS:
+        main.add_command(cmd)
+    from . import firmware
+    for cmd in firmware.COMMANDS:
+        main.add_command(cmd)
 
 
 _register()

@@ -1,0 +1,97 @@
+"""The serial benchmark's pipeline against an emulated 921600-baud UART.
+
+Benches the demo int8 model (runs/demo, made by `make demo`; without it a small CNN is
+trained into a temporary run) on the virtual board pacing bytes at 921600 baud both ways,
+on the first N test images (default 2,000: about 17 s of link time).
+
+    python benchmarks/bench_link.py [RUN] [-n N] [--baud B]
+
+The bench runs on a scratch copy of the run's manifest and int8 model, so the demo's own
+bench results are left as they are. Target: link_efficiency >= 0.95, where efficiency is
+the achieved images/s over the lower of the link-limited rate (UART full duplex: the
+longer of request and reply, framing included, at baud/10 bytes a second) and 1/median
+latency. Ends with one JSON line.
+"""
+import argparse
+import json
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from esptiny import bench, paths, pipeline
+from esptiny.runs import Run
+
+
+def scratch_run(src: Path, dst: Path) -> Run:
+    """A run holding src's manifest, int8 model and TFLite-Micro outputs, nothing else."""
+    run = Run(src)
+    m = run.manifest()
+    m["stages"].pop("bench", None)
+    keep = [m["stages"]["compress"]["variants"]["int8"]["path"]]
+    tflm_out = m["stages"].get("evaluate", {}).get("variants", {}).get("int8", {}).get("outputs", {}).get("tflm")
+    keep += [tflm_out] if tflm_out else []
+    for rel in keep:
+        (dst / rel).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(src / rel, dst / rel)
+    (dst / "manifest.json").write_text(json.dumps(m))
+    return Run(dst)
+
+
+def quick_run(dst: Path, n: int) -> Run:
+    run = pipeline.new_run(dst)
+    pipeline.train(run, model_name="cnn", train_limit=6000, test_limit=n, epochs=2, seed=0)
+    pipeline.compress(run, methods=["int8"], rep_samples=200)
+    return run
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("run", nargs="?", default=str(paths.REPO / "runs" / "demo"))
+    ap.add_argument("-n", type=int, default=2000, help="test images to bench")
+    ap.add_argument("--baud", type=int, default=921600)
+    args = ap.parse_args()
+    tmp = Path(tempfile.mkdtemp(prefix="esptiny-bench-link-"))
+    try:
+        src = Path(args.run)
+        if (src / "manifest.json").exists() and Run(src).has("compress"):
+            run, source = scratch_run(src, tmp / "run"), str(src)
+        else:
+            print(f"bench_link: no run at {src}; training a small CNN", file=sys.stderr)
+            run, source = quick_run(tmp / "run", args.n), "quick 2-epoch CNN (no runs/demo)"
+        t0 = time.perf_counter()
+        s = bench.run_bench(run, "int8", ports=("sim",), baud=args.baud, limit=args.n)
+        seconds = time.perf_counter() - t0
+        doc = json.loads(run.file("bench/int8-sim.json").read_text())
+        board, tp = doc["boards"]["sim"], doc["throughput"]
+        print(f"{s['images']} images at {args.baud} baud: {tp['images_per_s']:.1f} images/s of "
+              f"{board['link_limited_images_per_s']:.1f} link-limited "
+              f"({board['latency_limited_images_per_s']:.0f} latency-limited): "
+              f"efficiency {tp['link_efficiency']:.3f}; accuracy {s['accuracy']:.2%}, "
+              f"{s['device_vs_tflm_top1']:.2%} top-1 agreement with TFLite-Micro, "
+              f"{s['device_vs_tflite_top1']:.2%} with TFLite", file=sys.stderr)
+        print(json.dumps({
+            "images": s["images"],
+            "accuracy": s["accuracy"],
+            "device_vs_tflm_top1": s["device_vs_tflm_top1"],
+            "device_vs_tflm_identical_outputs": s["device_vs_tflm_identical"],
+            "device_vs_tflite_top1": s["device_vs_tflite_top1"],
+            "images_per_s": round(tp["images_per_s"], 2),
+            "link_limited_images_per_s": board["link_limited_images_per_s"],
+            "latency_limited_images_per_s": board["latency_limited_images_per_s"],
+            "link_efficiency": round(tp["link_efficiency"], 4),
+            "target_link_efficiency": 0.95,
+            "baud": args.baud,
+            "latency_median_us": s["latency_median_us"],
+            "latency_source": s["latency_source"],
+            "retries": s["retries"],
+            "bench_seconds": round(seconds, 1),
+            "model": source,
+        }))
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,741 @@
+"""esptiny bench: stream the test set to boards over serial, collect their outputs and
+timings, compare them with the TFLite interpreter and TFLite-Micro's host runtime.
+
+A session per port (any pyserial URL; special names such as "sim" start a device, see
+ports.py): open, optionally reset through DTR/RTS, wait for READY skipping boot text,
+INFO, check the model; then a pipeline that keeps as many requests in flight as the
+board's RX buffer holds, so a fast board is limited by the link and a slow one by its
+compute. Replies are matched by seq; the device answers in order, so a reply to a later
+request means every earlier one still in flight was lost. Lost, failed or timed-out
+requests are resent (bounded per image); a READY mid-run means the board rebooted and
+everything in flight is resent. Each image is counted once: a late reply to a request
+given up on is still accepted, a second reply for a finished image ignored. A run that
+cannot finish keeps a partial result that `--resume` continues.
+"""
+from __future__ import annotations
+
+import errno
+import json
+import threading
+import time
+from collections import Counter, OrderedDict, deque
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import atomic
+from . import ports as portmod
+from . import protocol as P
+from .errors import UserError
+from .progress import bar, say
+
+FRAME_TIMEOUT_S = 0.2  # the host parser's, as the device's (docs/protocol.md)
+PROBE_AFTER_S = 1.0  # no READY by then: ask INFO (the board may have booted long ago)
+PARTIAL_EVERY_S = 10.0
+HANDSHAKE_MAX_PAYLOAD = 1024
+# What INFO's chip name says about where the timings come from; others are measured.
+LATENCY_SOURCES = [
+    ("virtual-", "simulated (host time)"),  # esptiny sim
+    ("posix-", "native build (host time)"),  # firmware/boards/posix
+    ("qemu-", "emulated (QEMU; cycles are retired instructions)"),  # firmware/boards/qemu_rv32
+]
+
+
+def latency_source(chip: str) -> str:
+    for prefix, source in LATENCY_SOURCES:
+        if chip.startswith(prefix):
+            return source
+    return "measured on device"
+
+
+class BenchError(Exception):
+    """A session cannot go on; the run keeps its partial result."""
+
+
+class Stopped(Exception):
+    """Another session failed: stop this one quietly."""
+
+
+@dataclass
+class Settings:
+    baud: int = 921600
+    reset: bool = True
+    retries: int = 10
+    timeout: float = 2.0
+    ready_timeout: float = 10.0
+
+
+# ---- one board ----------------------------------------------------------------------
+
+class Session:
+    """One board on one port: handshake, then the pipelined stream."""
+
+    def __init__(self, url: str, label: str, settings: Settings, paced: bool = True):
+        self.url, self.label, self.s = url, label, settings
+        self.paced = paced  # False: a pseudo-terminal with no UART behind it
+        self.ser = None
+        self.info: P.Info | None = None
+        self.seq = 0
+        self.counts = Counter()  # retries, timeouts, reboots, stale replies, errors by name
+        self.images = 0
+        self.seconds = 0.0
+        self.max_latency_s = None
+        self.noise_bytes = 0
+
+    # Port handling
+    def open(self):
+        import serial
+        try:
+            ser = serial.serial_for_url(self.url, do_not_open=True, baudrate=self.s.baud,
+                                        timeout=0, write_timeout=10, exclusive=True)
+            ser.dtr = False  # opening must not hold the board in reset or in the bootloader
+            ser.rts = False
+            ser.open()
+        except (serial.SerialException, ValueError, OSError) as e:
+            raise UserError(f"cannot open port {self.url}: {_one_line(e)}") from None
+        self.ser = ser
+        try:
+            self.fd = ser.fileno()
+        except (AttributeError, NotImplementedError, serial.SerialException):
+            self.fd = None  # rfc2217:// and loop:// have no descriptor: poll instead
+        if self.s.reset:
+            self._reset_board()
+
+    def _reset_board(self):
+        """Pulse EN through RTS with IO0 (DTR) high: reset into the application, as esptool's
+        HardReset does (esptool/reset.py) on dev boards' auto-reset circuit. Ports without modem lines
+        (pseudo-terminals: ENOTTY; sockets: ignored) are left alone. No input flush after
+        the pulse: what comes now is the new boot, READY included."""
+        import serial
+        try:
+            self.ser.dtr = False
+            self.ser.rts = True
+            time.sleep(0.1)
+            self.ser.rts = False
+        except OSError as e:
+            if e.errno not in (errno.ENOTTY, errno.EINVAL):
+                raise UserError(f"{self.label}: cannot reset through DTR/RTS: {_one_line(e)}") from None
+        except serial.SerialException as e:
+            raise UserError(f"{self.label}: cannot reset through DTR/RTS: {_one_line(e)}") from None
+
+    def close(self):
+        if self.ser is not None:
+            try:
+                self.ser.close()
+            except Exception:  # closing a port that vanished: nothing left to do
+                pass
+            self.ser = None
+
+    def _write(self, data: bytes):
+        import serial
+        try:
+            self.ser.write(data)
+        except serial.SerialTimeoutException:
+            raise BenchError(f"{self.label}: writing timed out (is the board reading?)") from None
+        except (serial.SerialException, OSError) as e:
+            raise BenchError(f"{self.label}: the port failed: {_one_line(e)}") from None
+
+    def _read(self, wait: float) -> bytes:
+        import select
+        import serial
+        try:
+            if self.fd is not None:
+                if not select.select([self.fd], [], [], wait)[0]:
+                    return b""
+                return self.ser.read(65536)
+            data = self.ser.read(max(1, self.ser.in_waiting))
+            if not data:
+                time.sleep(min(wait, 0.002))
+            return data
+        except (serial.SerialException, OSError) as e:
+            raise BenchError(f"{self.label}: the port failed: {_one_line(e)}") from None
+
+    def _next_seq(self, busy=()) -> int:
+        """1..65534: 0 is READY's, 65535 an error's 'unknown'; skip seqs still out."""
+        while True:
+            self.seq = self.seq % 0xFFFE + 1
+            if self.seq not in busy:
+                return self.seq
+
+    # Handshake
+    def connect(self):
+        """READY (skipping boot text), then INFO. A board that booted long ago sends no
+        READY: after PROBE_AFTER_S we ask INFO anyway."""
+        self.open()
+        parser = P.Parser(HANDSHAKE_MAX_PAYLOAD)
+        t0 = time.monotonic()
+        deadline, probe_at, last_rx = t0 + self.s.ready_timeout, t0 + PROBE_AFTER_S, t0
+        ready = None
+        try:
+            while time.monotonic() < deadline:
+                data = self._read(0.02)
+                now = time.monotonic()
+                if data:
+                    last_rx = now
+                    events = parser.feed(data)
+                elif parser.pending() and now - last_rx > FRAME_TIMEOUT_S:
+                    events = parser.timeout()
+                else:
+                    events = []
+                for ev in events:
+                    if isinstance(ev, P.Frame) and ev.type == P.READY:
+                        ready, probe_at = ev, now
+                    elif isinstance(ev, P.Frame) and ev.type == P.INFO_RSP and ev.seq == self.seq:
+                        try:
+                            self.info = P.Info.unpack(ev.payload)
+                        except ValueError as e:
+                            raise UserError(f"{self.label}: {e}") from None
+                        self.noise_bytes = parser.noise_bytes
+                        return self.info
+                if now >= probe_at:
+                    self._write(P.encode_frame(P.INFO_REQ, self._next_seq()))
+                    probe_at = now + PROBE_AFTER_S
+        except BenchError as e:
+            raise UserError(str(e)) from None
+        if ready is not None:
+            raise UserError(f"{self.label}: sent READY but never answered INFO within "
+                            f"{self.s.ready_timeout:g}s")
+        hint = "is the firmware flashed and --baud right?" if self.s.reset else \
+            "is the firmware flashed? try --reset"
+        raise UserError(f"no READY from {self.url} within {self.s.ready_timeout:g}s; {hint}")
+
+    def check(self, variant: str, model_bytes: bytes, in_d: dict, out_d: dict):
+        """The board must run this variant: same input, same output, same model bytes."""
+        info = self.info
+        if info.protocol_version != P.PROTOCOL_VERSION:
+            raise UserError(f"{self.label} speaks protocol version {info.protocol_version}; "
+                            f"this esptiny speaks {P.PROTOCOL_VERSION}: reflash the firmware")
+        for what, t, d in (("input", info.input, in_d), ("output", info.output, out_d)):
+            ours = (str(np.dtype(d["dtype"])), tuple(int(s) for s in d["shape"]))
+            theirs = (P.DTYPE_NAMES.get(t.dtype, f"type {t.dtype}"), tuple(t.shape))
+            if info.status != 2 and ours != theirs:
+                raise UserError(f"variant '{variant}' {what} is {ours[0]} {ours[1]} but the model on "
+                                f"{self.label} has {theirs[0]} {theirs[1]}")
+        crc = P.crc32(model_bytes)
+        if info.model_crc32 != crc:
+            raise UserError(f"{self.label} carries another model (CRC32 {info.model_crc32:08x}, "
+                            f"{info.model_bytes} bytes) than variant '{variant}' (CRC32 {crc:08x}, "
+                            f"{len(model_bytes)} bytes); flash this variant or bench the one it runs")
+        if info.status != 0:
+            raise UserError(f"{self.label} is not ready: {P.STATUS_NAMES.get(info.status, info.status)} "
+                            f"(arena {info.arena_bytes} bytes)")
+        if info.input.nbytes > info.max_payload:
+            raise UserError(f"{self.label} accepts payloads up to {info.max_payload} bytes; the "
+                            f"input needs {info.input.nbytes}")
+
+    # The stream
+    def stream(self, work, payload, accept, is_done, stop: threading.Event):
+        """Send the images `work` hands out, pipelined; accept(i, InferResult) each reply."""
+        info, s = self.info, self.s
+        req_len = P.OVERHEAD + info.input.nbytes
+        budget = info.rx_buffer_bytes
+        parser = P.Parser(max(P.INFER_RSP_HEAD.size + info.output.nbytes, 66))
+        inflight = OrderedDict()  # seq -> image, in send order
+        retired = {}  # seq -> image: given up on, but a late reply still counts
+        active, tries = Counter(), Counter()
+        retry_q = deque()
+        in_bytes = 0
+        exhausted = False
+        t_start = last_rx = last_progress = time.monotonic()
+
+        def requeue(i, reason):
+            if is_done(i) or active[i] or i in retry_q:
+                return
+            self.counts[f"retry: {reason}"] += 1
+            if tries[i] > s.retries:
+                raise BenchError(f"{self.label}: image {i} got no good reply in {tries[i]} "
+                                 f"attempts (last: {reason}); raise --retries for a noisy link")
+            retry_q.append(i)
+
+        def retire(seq, reason):
+            nonlocal in_bytes
+            i = inflight.pop(seq)
+            in_bytes -= req_len
+            active[i] -= 1
+            retired[seq] = i
+            requeue(i, reason)
+
+        while True:
+            if stop.is_set():
+                raise Stopped()
+            while not inflight or in_bytes + req_len <= budget:  # fill the pipeline
+                i = None
+                while retry_q and i is None:
+                    i = retry_q.popleft()
+                    i = None if is_done(i) else i
+                if i is None and not exhausted:
+                    i = work()
+                    exhausted = i is None
+                if i is None:
+                    break
+                tries[i] += 1
+                seq = self._next_seq(inflight)
+                retired.pop(seq, None)
+                if not inflight:
+                    last_progress = time.monotonic()
+                self._write(P.encode_frame(P.INFER_REQ, seq, payload(i)))
+                inflight[seq] = i
+                active[i] += 1
+                in_bytes += req_len
+            if not inflight:
+                break
+            data = self._read(0.01)
+            now = time.monotonic()
+            if data:
+                last_rx = now
+                events = parser.feed(data)
+            elif parser.pending() and now - last_rx > FRAME_TIMEOUT_S:
+                last_rx = now
+                events = parser.timeout()
+            else:
+                events = []
+            for ev in events:
+                if isinstance(ev, P.ParseError):
+                    self.counts[f"host {P.ERROR_NAMES[ev.code]}"] += 1
+                    continue
+                last_progress = now
+                if ev.type == P.INFER_RSP:
+                    if ev.seq in inflight:
+                        for seq in list(inflight):  # replies come in order: earlier ones are lost
+                            if seq == ev.seq:
+                                break
+                            retire(seq, "lost")
+                        i = inflight.pop(ev.seq)
+                        in_bytes -= req_len
+                        active[i] -= 1
+                    elif ev.seq in retired:
+                        i = retired.pop(ev.seq)
+                    else:
+                        self.counts["stale replies"] += 1
+                        continue
+                    try:
+                        r = P.InferResult.unpack(ev.payload)
+                        if len(r.output) != info.output.nbytes:
+                            raise ValueError("output size")
+                    except ValueError:
+                        requeue(i, "malformed reply")
+                        continue
+                    if accept(i, r):
+                        self.images += 1
+                        self.max_latency_s = max(self.max_latency_s or 0.0, r.micros / 1e6)
+                    else:
+                        self.counts["duplicate replies"] += 1
+                elif ev.type == P.ERROR:
+                    code, _ = P.unpack_error(ev.payload)
+                    name = P.ERROR_NAMES.get(code, f"error {code}")
+                    self.counts[f"device {name}"] += 1
+                    if code == P.ERR_NOT_READY:
+                        raise BenchError(f"{self.label}: the board says it is not ready")
+                    if ev.seq in inflight:
+                        retire(ev.seq, name)
+                elif ev.type == P.READY:
+                    self.counts["reboots"] += 1
+                    if len(ev.payload) >= 6:
+                        crc = int.from_bytes(ev.payload[2:6], "little")
+                        if crc != info.model_crc32:
+                            raise BenchError(f"{self.label} rebooted with another model (CRC32 {crc:08x})")
+                    for seq in list(inflight):
+                        retire(seq, "reboot")
+            if inflight and now - last_progress > self._reply_timeout(in_bytes):
+                self.counts["timeouts"] += 1
+                last_progress = now
+                for seq in list(inflight):
+                    retire(seq, "time-out")
+        self.seconds = time.monotonic() - t_start
+
+    def _reply_timeout(self, in_bytes: int) -> float:
+        """Quiet time after which what is in flight is given up: the floor, the time the
+        link needs for what is queued, and twice the slowest inference seen (a slow
+        model is not a lost request). Before any reply the floor is at least 5 s."""
+        floor = self.s.timeout if self.max_latency_s is not None else max(self.s.timeout, 5.0)
+        return floor + in_bytes * 10 / self.s.baud + 2 * (self.max_latency_s or 0.0)
+
+    def link_rate(self) -> float:
+        """Images/s the link allows: a UART is full duplex, so the longer of request and
+        reply (framing included) at baud/10 bytes a second. Unbounded on an unpaced link."""
+        if not self.paced:
+            return float("inf")
+        req = P.OVERHEAD + self.info.input.nbytes
+        rsp = P.OVERHEAD + P.INFER_RSP_HEAD.size + self.info.output.nbytes
+        return self.s.baud / 10 / max(req, rsp)
+
+
+def _one_line(e) -> str:
+    return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+# ---- results, partial results -------------------------------------------------------
+
+class Results:
+    """Per-image outputs, timings and the board that answered; thread-safe to add to."""
+
+    def __init__(self, n: int, out_shape: tuple, out_dtype):
+        self.outputs = np.zeros((n, *out_shape), dtype=out_dtype)
+        self.cycles = np.zeros(n, np.int64)
+        self.micros = np.zeros(n, np.int64)
+        self.board = np.full(n, -1, np.int32)
+        self.boards: list = []  # board labels, indexed by self.board
+        self.lock = threading.Lock()
+
+    @property
+    def done(self) -> np.ndarray:
+        return self.board >= 0
+
+    def board_index(self, label: str) -> int:
+        with self.lock:
+            if label not in self.boards:
+                self.boards.append(label)
+            return self.boards.index(label)
+
+    def add(self, i: int, b: int, r: P.InferResult) -> bool:
+        with self.lock:
+            if self.board[i] >= 0:
+                return False
+            self.outputs[i] = np.frombuffer(r.output, self.outputs.dtype).reshape(self.outputs.shape[1:])
+            self.cycles[i], self.micros[i], self.board[i] = r.cycles, r.micros, b
+            return True
+
+    def to_json(self, variant: str, crc: int) -> dict:
+        with self.lock:  # copy under the lock, serialise outside: the streams keep going
+            board, cycles, micros = self.board.copy(), self.cycles.copy(), self.micros.copy()
+            outputs, boards = self.outputs.copy(), list(self.boards)
+        idx = np.flatnonzero(board >= 0)
+        return {"format": 1, "variant": variant, "model_crc32": f"{crc:08x}",
+                "images": len(board), "boards": boards,
+                "done": [[int(i), int(board[i]), int(cycles[i]), int(micros[i]),
+                          outputs[i].reshape(-1).tolist()] for i in idx]}
+
+    def load_json(self, d: dict, variant: str, crc: int, path):
+        if d.get("format") != 1 or d.get("model_crc32") != f"{crc:08x}" or d.get("variant") != variant:
+            raise UserError(f"{path} is a partial result for another model; run without --resume")
+        if d.get("images") != len(self.board):
+            raise UserError(f"{path} covers {d.get('images')} images, this bench {len(self.board)}; "
+                            f"use the same -n or run without --resume")
+        self.boards = list(d["boards"])
+        shape = self.outputs.shape[1:]
+        for i, b, cyc, us, out in d["done"]:
+            self.outputs[i] = np.asarray(out, self.outputs.dtype).reshape(shape)
+            self.cycles[i], self.micros[i], self.board[i] = cyc, us, b
+
+
+def partial_path(run, variant: str) -> Path:
+    return run.file(f"bench/{variant}.partial.json")
+
+
+# ---- figures ------------------------------------------------------------------------
+
+def _stats(a) -> dict:
+    a = np.asarray(a, np.float64)
+    return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)),
+            "p99": float(np.percentile(a, 99)), "min": float(a.min()), "max": float(a.max())}
+
+
+def _compare(dev: np.ndarray, ref: np.ndarray) -> dict:
+    diff = np.abs(dev.astype(np.float64) - ref.astype(np.float64)).reshape(len(dev), -1)
+    return {"top1_agreement": float(np.mean(dev.reshape(len(dev), -1).argmax(1)
+                                            == ref.reshape(len(ref), -1).argmax(1))),
+            "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+            "identical_outputs": float(np.mean((diff == 0).all(axis=1)))}
+
+
+def figures(y, dev, ref_tflite, ref_tflm, micros, cycles, num_classes: int) -> dict:
+    """Accuracy, agreement with both references, latency, confusion matrix."""
+    pred = dev.reshape(len(dev), -1).argmax(1)
+    cm = np.zeros((num_classes, num_classes), np.int64)
+    np.add.at(cm, (y, pred), 1)
+    per_class = cm.diagonal() / np.maximum(cm.sum(1), 1)
+    return {"images": int(len(y)), "correct": int((pred == y).sum()),
+            "predictions": pred.tolist(),
+            "accuracy": float(np.mean(pred == y)),
+            "device_vs_tflite": _compare(dev, ref_tflite),
+            "device_vs_tflm": _compare(dev, ref_tflm),
+            "latency_us": _stats(micros), "latency_cycles": _stats(cycles),
+            "confusion_matrix": cm.tolist(), "per_class_accuracy": [float(a) for a in per_class]}
+
+
+def tflm_reference(run, variant: str, model_bytes: bytes, x: np.ndarray) -> np.ndarray:
+    """TFLite-Micro host runtime outputs for x (the first test images): the evaluate
+    stage's when it ran this very model on enough images, else computed and cached in the
+    run by the model's CRC (reference kernels: about 1.5 ms an image)."""
+    from . import tflm
+    crc = P.crc32(model_bytes)
+    ev = run.manifest()["stages"].get("evaluate", {}).get("variants", {}).get(variant, {})
+    rel = (ev.get("outputs") or {}).get("tflm")
+    if ev.get("crc32") == crc and rel and run.file(rel).exists():
+        try:
+            y = np.load(run.file(rel), allow_pickle=False)
+            if len(y) >= len(x):
+                return y[:len(x)]
+        except (OSError, ValueError):
+            pass
+    path = run.file(f"bench/cache/tflm-{crc:08x}.npy")
+    have = None
+    if path.exists():
+        try:
+            have = np.load(path, allow_pickle=False)
+        except (OSError, ValueError):
+            have = None
+    have_n = 0 if have is None else len(have)
+    if have_n >= len(x):
+        return have[:len(x)]
+    with bar("tflm ref", len(x) - have_n) as advance:
+        more = tflm.run(model_bytes, x[have_n:], progress=advance)
+    out = more if have is None else np.concatenate([have, more])
+    with atomic.atomic_path(path) as tmp:
+        with open(tmp, "wb") as f:
+            np.save(f, out)
+    return out
+
+
+# ---- the bench ----------------------------------------------------------------------
+
+def _variant(run, variant: str):
+    from . import tflite
+    entry = run.variants().get(variant)
+    path = run.variant_path(variant)
+    if entry and entry.get("deployable") is False:
+        raise UserError(f"variant '{variant}' does not run on TFLite-Micro: {entry.get('reason')}")
+    model = path.read_bytes()
+    in_d, out_d = tflite.io_details(model)
+    return model, in_d, out_d
+
+
+def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, limit=None,
+              reset: bool = True, retries: int = 10, timeout: float = 2.0,
+              ready_timeout: float = 10.0, resume: bool = False, sim_options=None) -> dict:
+    """Bench `variant` on the boards at `ports_` (several shard the test set) and record
+    the figures in the run. Returns the summary recorded in the manifest.
+
+    sim_options: settings for boards the bench starts ("sim": sim.SimOptions fields);
+    by default they emulate the link at `baud`."""
+    from . import tflite
+    port_specs = [ports] if isinstance(ports, str) else list(ports)
+    if not port_specs:
+        raise UserError("no --port given")
+    if retries < 0 or timeout <= 0 or ready_timeout <= 0 or baud <= 0:
+        raise UserError("--retries must be 0 or more; --timeout, --ready-timeout and --baud above 0")
+    model, in_d, out_d = _variant(run, variant)
+    crc = P.crc32(model)
+    ds = run.dataset()
+    n = len(ds.x_test) if limit is None else int(limit)
+    if not 1 <= n <= len(ds.x_test):
+        raise UserError(f"-n must be between 1 and {len(ds.x_test)} (the run's test images), not {n}")
+    x = tflite.to_input(ds.x_test[:n], in_d)
+    y = ds.y_test[:n].astype(np.int64)
+    out_dtype = np.dtype(out_d["dtype"])
+    results = Results(n, tuple(int(s) for s in out_d["shape"][1:]), out_dtype)
+    ppath = partial_path(run, variant)
+    if resume:
+        if ppath.exists():
+            try:
+                results.load_json(json.loads(ppath.read_text()), variant, crc, ppath)
+            except (json.JSONDecodeError, KeyError, TypeError, ValueError, IndexError) as e:
+                raise UserError(f"{ppath}: unreadable partial result ({_one_line(e)})") from None
+            say(f"bench: resuming, {int(results.done.sum())}/{n} images already done")
+        else:
+            say("bench: no partial result to resume; starting afresh")
+    labels = portmod.labels(port_specs)
+    settings = Settings(baud=baud, reset=reset, retries=retries, timeout=timeout,
+                        ready_timeout=ready_timeout)
+    device_options = {"baud": baud, **(sim_options or {})}
+
+    todo = deque(int(i) for i in np.flatnonzero(~results.done))
+    todo_lock = threading.Lock()
+
+    def work():
+        with todo_lock:
+            return todo.popleft() if todo else None
+
+    sessions = []
+    wall = 0.0
+    with portmod.opened_all(port_specs, run, variant, device_options) as urls:
+        try:
+            for spec, url, label in zip(port_specs, urls, labels):
+                sess = Session(url, label, settings, portmod.link_paced(spec, device_options))
+                sessions.append(sess)
+                sess.connect()
+                sess.check(variant, model, in_d, out_d)
+            wall = _stream_all(sessions, results, x, work, n, run, variant, crc, ppath)
+        finally:
+            for sess in sessions:
+                sess.close()
+    ref_tflite = tflite.run(model, x)
+    ref_tflm = tflm_reference(run, variant, model, x)
+    return _record(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm, sessions,
+                   labels, wall, settings, ppath)
+
+
+def _stream_all(sessions, results, x, work, n, run, variant, crc, ppath) -> float:
+    stop = threading.Event()
+    failures = []
+    done_before = int(results.done.sum())
+
+    def payload(i):
+        return x[i].tobytes()
+
+    def runner(sess):
+        b = results.board_index(sess.label)
+        try:
+            sess.stream(work, payload, lambda i, r: results.add(i, b, r),
+                        lambda i: results.board[i] >= 0, stop)
+        except Stopped:
+            pass
+        except BenchError as e:
+            failures.append(str(e))
+            stop.set()
+        except Exception as e:  # a bug: stop the others too, then let it surface
+            failures.append(e)
+            stop.set()
+
+    threads = [threading.Thread(target=runner, args=(s,), daemon=True, name=f"bench {s.label}")
+               for s in sessions]
+    t0 = time.monotonic()
+    last_save = t0
+    try:
+        with bar("bench", n - done_before) as advance:
+            for t in threads:
+                t.start()
+            shown = done_before
+            while any(t.is_alive() for t in threads):
+                for t in threads:
+                    t.join(0.2)
+                now_done = int(results.done.sum())
+                retries = sum(v for s in sessions for k, v in s.counts.items() if k.startswith("retry"))
+                rate = (now_done - done_before) / max(time.monotonic() - t0, 1e-9)
+                advance(now_done - shown, **{"img/s": f"{rate:.0f}", "retries": retries})
+                shown = now_done
+                if time.monotonic() - last_save > PARTIAL_EVERY_S and now_done < n:
+                    atomic.write_json(ppath, results.to_json(variant, crc))
+                    last_save = time.monotonic()
+    except KeyboardInterrupt:
+        stop.set()
+        for t in threads:
+            t.join(5)
+        _keep_partial(results, variant, crc, ppath, run)
+        raise
+    wall = time.monotonic() - t0
+    if failures:
+        bug = next((f for f in failures if isinstance(f, Exception)), None)
+        atomic.write_json(ppath, results.to_json(variant, crc))
+        if bug is not None:
+            raise bug
+        k = int(results.done.sum())
+        raise UserError(f"{failures[0]}; {k}/{n} images done, kept in {ppath} "
+                        f"(`esptiny bench {run.path} --variant {variant} --resume` continues)")
+    missing = int((~results.done).sum())
+    assert missing == 0, f"{missing} images neither done nor failed"
+    return wall
+
+
+def _keep_partial(results, variant, crc, ppath, run):
+    atomic.write_json(ppath, results.to_json(variant, crc))
+    say(f"bench: partial result ({int(results.done.sum())} images) kept in {ppath}; "
+        f"--resume continues")
+
+
+def _record(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm, sessions, labels,
+            wall, settings, ppath) -> dict:
+    from . import bench_plots, costmodel
+    key_label = "+".join(labels)
+    stem = f"bench/{variant}-{key_label}"
+    fig = figures(y, results.outputs, ref_tflite, ref_tflm, results.micros, results.cycles,
+                  ds.num_classes)
+    chip = sessions[0].info.chip
+    source = latency_source(chip)
+    new_images = sum(s.images for s in sessions)
+    by_label = {s.label: s for s in sessions}
+    bound = 0.0
+    boards = {}
+    for b, label in enumerate(results.boards):  # every board that answered, this run or before
+        mask = results.board == b
+        if not mask.any():
+            continue
+        sub = figures(y[mask], results.outputs[mask], ref_tflite[mask], ref_tflm[mask],
+                      results.micros[mask], results.cycles[mask], ds.num_classes)
+        sub.pop("confusion_matrix")
+        sub.pop("predictions")
+        boards[label] = sub
+        s = by_label.get(label)
+        if s is None:
+            continue
+        med = sub["latency_us"]["median"]
+        latency_rate = 1e6 / med if med > 0 else float("inf")
+        s_bound = min(s.link_rate(), latency_rate)
+        rate = s.images / s.seconds if s.seconds > 0 and s.images else None
+        if rate is None or s_bound == float("inf"):
+            s_bound = None
+        else:
+            bound += s_bound
+        sub.update({"port": s.url, "info": _info_dict(s.info), "images_this_run": s.images,
+                    "stream_seconds": round(s.seconds, 3), "images_per_s": rate,
+                    "link_limited_images_per_s": s.link_rate() if s.paced else None,
+                    "latency_limited_images_per_s": latency_rate if med > 0 else None,
+                    "link_efficiency": rate / s_bound if s_bound else None,
+                    "link": dict(s.counts), "boot_noise_bytes": s.noise_bytes})
+    rate = new_images / wall if wall > 0 and new_images else None
+    quantized = np.dtype(results.outputs.dtype).kind == "i"
+    # The cost model is calibrated on int8 kernels: no estimate for a float model.
+    estimate = costmodel.estimate(costmodel.model_macs(model), chip) if quantized else None
+    out_unit = "int8 steps" if quantized else "output units"
+    doc = {
+        "variant": variant, "model_crc32": f"{crc:08x}", "model_bytes": len(model),
+        "ports": labels, "chip": chip, "latency_source": source, "output_diff_unit": out_unit,
+        **fig, "labels": list(ds.labels),
+        "throughput": {"images_this_run": new_images, "seconds": round(wall, 3),
+                       "images_per_s": rate, "bound_images_per_s": bound,
+                       "link_efficiency": rate / bound if rate and bound else None,
+                       "baud": settings.baud,
+                       "link_rate_note": "UART full duplex: baud/10 bytes/s each way; the "
+                                         "longer of request and reply (framing included) sets "
+                                         "the link-limited rate"},
+        "estimate": estimate,
+        "boards": boards,
+        "settings": {"retries": settings.retries, "timeout_s": settings.timeout,
+                     "reset": settings.reset},
+    }
+    plots = bench_plots.write_all(run, stem, doc, results.micros)
+    atomic.write_json(run.file(f"{stem}.json"), doc)
+    if ppath.exists():
+        ppath.unlink()
+    def rounded(v, digits):
+        return None if v is None else round(v, digits)
+
+    summary = {  # headline figures, rounded for reading; the JSON keeps full precision
+        "images": fig["images"], "accuracy": round(fig["accuracy"], 4),
+        "device_vs_tflm_top1": round(fig["device_vs_tflm"]["top1_agreement"], 4),
+        "device_vs_tflm_identical": round(fig["device_vs_tflm"]["identical_outputs"], 4),
+        "device_vs_tflite_top1": round(fig["device_vs_tflite"]["top1_agreement"], 4),
+        f"device_vs_tflite_max_diff_{out_unit.replace(' ', '_')}": fig["device_vs_tflite"]["max_abs_diff"],
+        "latency_median_us": round(fig["latency_us"]["median"], 1),
+        "latency_p99_us": round(fig["latency_us"]["p99"], 1),
+        "latency_median_cycles": round(fig["latency_cycles"]["median"]),
+        "latency_source": source, "chip": chip,
+        "images_per_s": rounded(rate, 1), "link_efficiency": rounded(doc["throughput"]["link_efficiency"], 3),
+        "retries": sum(v for s in sessions for k, v in s.counts.items() if k.startswith("retry")),
+    }
+    if estimate:
+        summary["estimate_esp_nn_latency_ms"] = estimate["esp_nn_latency_ms"]
+        summary["estimate_reference_latency_ms"] = estimate["reference_latency_ms"]
+        summary["estimate_label"] = f"estimate for {estimate['chip']} (MAC-count cost model)"
+    entry = dict(run.manifest()["stages"].get("bench", {}))
+    results_entry = dict(entry.get("results", {}))
+    results_entry[f"{variant}@{key_label}"] = {"path": f"{stem}.json", "plots": plots,
+                                               "summary": summary}
+    entry["results"] = results_entry
+    entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    run.record("bench", entry)
+    return summary
+
+
+def _info_dict(info: P.Info) -> dict:
+    def tensor(t):
+        return {"dtype": P.DTYPE_NAMES.get(t.dtype, t.dtype), "shape": list(t.shape),
+                "scale": t.scale, "zero_point": t.zero_point}
+    return {"chip": info.chip, "firmware_version": info.firmware_version,
+            "engine": P.ENGINE_NAMES.get(info.engine, info.engine),
+            "status": P.STATUS_NAMES.get(info.status, info.status), "cpu_mhz": info.cpu_mhz,
+            "model_crc32": f"{info.model_crc32:08x}", "model_bytes": info.model_bytes,
+            "arena_bytes": info.arena_bytes, "arena_used_bytes": info.arena_used_bytes,
+            "max_payload": info.max_payload, "rx_buffer_bytes": info.rx_buffer_bytes,
+            "input": tensor(info.input), "output": tensor(info.output)}

@@ -1,0 +1,118 @@
+"""Commands that talk to a device: the virtual board (sim) and the serial benchmark (bench)."""
+import click
+
+RUN_DIR = click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False, exists=True))
+VARIANT = click.option("--variant", default="int8", show_default=True,
+                       help="The variant the board carries (variants/<name>.tflite in RUN).")
+
+
+def _chips():
+    from ..costmodel import CHIPS
+    return list(CHIPS)
+
+
+@click.command()
+@RUN_DIR
+@VARIANT
+@click.option("--listen", metavar="socket://HOST:PORT",
+              help="Serve on a TCP socket (pyserial socket:// URL) instead of a pseudo-terminal.")
+@click.option("--chip", type=click.Choice(_chips()), default="esp32s3", show_default=True,
+              help="The chip it reports in INFO (name, CPU MHz); the bench's cost-model estimate uses it.")
+@click.option("--baud", type=click.IntRange(min=0), default=0, show_default=True,
+              help="Pace bytes both ways as a UART at this rate (10 bits a byte); 0: as fast as the host.")
+@click.option("--corrupt-rate", type=float, default=0.0, show_default=True,
+              help="Probability that a byte is corrupted (bits flipped).")
+@click.option("--drop-rate", type=float, default=0.0, show_default=True,
+              help="Probability that a byte is lost.")
+@click.option("--fault-on", type=click.Choice(["rx", "tx", "both"]), default="both", show_default=True,
+              help="Which bytes the faults hit: received by the board, sent by it, or both.")
+@click.option("--reset-after", type=click.IntRange(min=1), multiple=True, metavar="N",
+              help="Reboot on receiving the Nth request (lost, like a brown-out); repeatable.")
+@click.option("--hang-after", type=click.IntRange(min=0), metavar="N",
+              help="Stop answering after N requests, until the host reopens the port.")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of the fault generator.")
+@click.option("--arena-bytes", type=click.IntRange(min=1),
+              help="Tensor arena size [default: what TFLite-Micro records, rounded up to 1 KiB]; "
+                   "too small gives INFO status 'arena too small'.")
+@click.option("--rx-buffer-bytes", type=click.IntRange(64, 65535), default=4096, show_default=True,
+              help="RX buffer it reports: the host keeps at most this many request bytes in flight.")
+@click.option("--boot-ms", type=click.IntRange(min=0), default=100, show_default=True,
+              help="Time from a (re)boot to READY, during which received bytes are lost.")
+def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on, reset_after,
+        hang_after, seed, arena_bytes, rx_buffer_bytes, boot_ms):
+    """Run a virtual board carrying RUN's VARIANT until Ctrl-C.
+
+    It speaks the firmware's protocol (docs/protocol.md) on a pseudo-terminal, whose path
+    it prints, and infers with TFLite-Micro's host runtime. Like a dev board it boots
+    (boot text, then READY) whenever a host opens the port. Bench it from another shell:
+
+    \b
+      esptiny bench RUN --port /dev/pts/N
+    """
+    from .. import sim as simmod
+    from ..runs import Run
+    opts = simmod.SimOptions(chip=chip, baud=baud, corrupt_rate=corrupt_rate, drop_rate=drop_rate,
+                             fault_on=fault_on, reset_after=tuple(reset_after), hang_after=hang_after,
+                             seed=seed, arena_bytes=arena_bytes, rx_buffer_bytes=rx_buffer_bytes,
+                             boot_ms=boot_ms, listen=listen)
+    model = Run(run_dir).variant_path(variant).read_bytes()
+
+    def announce(url):
+        click.echo(url)
+        click.echo(f"virtual {chip} carrying {variant}: bench it with "
+                   f"`esptiny bench {run_dir} --variant {variant} --port {url}`; Ctrl-C stops it", err=True)
+
+    simmod.serve(model, opts, announce, log=lambda m: click.echo(f"sim: {m}", err=True))
+
+
+@click.command()
+@RUN_DIR
+@VARIANT
+@click.option("--port", "ports", multiple=True, metavar="PORT",
+              help="A serial device (/dev/ttyUSB0), a pyserial URL (socket://host:port, "
+                   "rfc2217://host:port) or 'sim' to start a virtual board [default: sim]. "
+                   "Repeat to shard the test set across boards.")
+@click.option("--baud", type=click.IntRange(min=1), default=921600, show_default=True,
+              help="Link rate; also what a virtual board started with --port sim emulates.")
+@click.option("-n", "--limit", type=click.IntRange(min=1), help="Bench only the first N test images.")
+@click.option("--reset/--no-reset", default=True, show_default=True,
+              help="Reset the board through RTS (EN) with DTR (IO0) high on opening, as esptool does.")
+@click.option("--retries", type=click.IntRange(min=0), default=10, show_default=True,
+              help="Resends allowed per image after CRC errors, losses, time-outs or a reboot.")
+@click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
+              help="Seconds without any reply before what is in flight is resent (plus link time "
+                   "and twice the slowest inference seen).")
+@click.option("--ready-timeout", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True, help="Seconds to wait for the board's READY (or an INFO answer).")
+@click.option("--resume", is_flag=True, help="Continue the partial result an interrupted bench kept.")
+@click.option("--sim-baud", type=click.IntRange(min=0),
+              help="Link rate a --port sim board emulates [default: --baud]; 0: no pacing.")
+def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud):
+    """Benchmark RUN's VARIANT on boards over serial: on-device accuracy, agreement with
+    the TFLite interpreter and TFLite-Micro's host runtime, latency, throughput.
+
+    Writes bench/<variant>-<port>.json and plots into RUN and adds them to its report.
+    With no --port (or --port sim) a virtual board is started for the run."""
+    from ..bench import run_bench
+    from ..progress import say
+    from ..runs import Run
+    s = run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
+                  reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
+                  resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})
+    diff_key = next(k for k in s if k.startswith("device_vs_tflite_max_diff"))
+    say(f"bench {variant} on {s['chip']}: {s['images']} images, accuracy {s['accuracy']:.2%}\n"
+        f"  top-1 agreement: {s['device_vs_tflm_top1']:.2%} with TFLite-Micro's host runtime, "
+        f"{s['device_vs_tflite_top1']:.2%} with the TFLite interpreter "
+        f"(largest difference {s[diff_key]:g} {diff_key.rsplit('diff_', 1)[1].replace('_', ' ')})\n"
+        f"  latency: median {s['latency_median_us']:,.0f} µs, p99 {s['latency_p99_us']:,.0f} µs, "
+        f"{s['latency_source']}")
+    if "estimate_esp_nn_latency_ms" in s:
+        say(f"  {s['estimate_label']}: {s['estimate_esp_nn_latency_ms']:,.1f} ms with ESP-NN, "
+            f"{s['estimate_reference_latency_ms']:,.0f} ms with reference kernels")
+    if s["images_per_s"]:
+        eff = s["link_efficiency"]
+        say(f"  throughput: {s['images_per_s']:,.1f} images/s"
+            + (f", link efficiency {eff:.1%}" if eff else "") + f"; {s['retries']} retries")
+
+
+COMMANDS = [sim, bench]

@@ -1,0 +1,154 @@
+"""esptiny bench end to end over real pseudo-terminals: the virtual board answers with
+TFLite-Micro's outputs, faults and reboots change nothing, partial results resume,
+wrong boards and bad ports are one-line errors."""
+import json
+import os
+import shutil
+
+import numpy as np
+import pytest
+
+from esptiny import bench, sim, tflite, tflm
+from esptiny.errors import UserError
+from esptiny.runs import Run
+
+N = 500
+FAST = {"baud": 0}  # no link pacing: the tests check behaviour, benchmarks/ the speed
+
+
+@pytest.fixture(scope="module")
+def run(tiny_run, tmp_path_factory):
+    """A private copy of the tiny run: benches write into it."""
+    dst = tmp_path_factory.mktemp("bench") / "run"
+    shutil.copytree(tiny_run.path, dst)
+    return Run(dst)
+
+
+@pytest.fixture(scope="module")
+def model(run):
+    return run.variant_path("int8").read_bytes()
+
+
+@pytest.fixture(scope="module")
+def x(run, model):
+    d_in, _ = tflite.io_details(model)
+    return tflite.to_input(run.dataset().x_test[:N], d_in)
+
+
+def _doc(run, label="sim"):
+    return json.loads(run.file(f"bench/int8-{label}.json").read_text())
+
+
+@pytest.fixture(scope="module")
+def clean(run):
+    summary = bench.run_bench(run, "int8", ports=("sim",), limit=N, sim_options=FAST)
+    return summary, _doc(run)
+
+
+def test_device_equals_tflite_micro_on_every_image(run, model, x, clean):
+    summary, doc = clean
+    tflm_top1 = tflm.run(model, x).reshape(N, -1).argmax(1)
+    assert doc["images"] == N and len(doc["predictions"]) == N
+    assert doc["predictions"] == tflm_top1.tolist()
+    assert doc["device_vs_tflm"] == {"top1_agreement": 1.0, "max_abs_diff": 0.0, "identical_outputs": 1.0}
+    assert doc["device_vs_tflite"]["top1_agreement"] >= 0.99
+    assert doc["device_vs_tflite"]["max_abs_diff"] <= 1  # int8 steps (FACTS.md)
+    y = run.dataset().y_test[:N]
+    assert doc["correct"] == int((np.array(doc["predictions"]) == y).sum())
+    assert np.array(doc["confusion_matrix"]).sum() == N
+    assert np.array(doc["confusion_matrix"]).trace() == doc["correct"]
+    board = doc["boards"]["sim"]
+    assert board["images_this_run"] == N and board["info"]["chip"] == "virtual-esp32s3"
+    assert not any(k.startswith("retry") for k in board["link"])
+    lat = doc["latency_us"]
+    assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["p99"] <= lat["max"]
+    assert doc["latency_source"] == "simulated (host time)"
+    assert doc["estimate"]["label"].startswith("estimate") and doc["estimate"]["macs"] > 0
+    assert summary["accuracy"] == doc["accuracy"] and summary["device_vs_tflm_top1"] == 1.0
+
+
+def test_results_are_recorded_in_the_manifest(run, clean):
+    entry = run.stage("bench")["results"]["int8@sim"]
+    assert entry["path"] == "bench/int8-sim.json"
+    assert all(run.file(p).read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" for p in entry["plots"])
+    s = entry["summary"]
+    for key in ("accuracy", "device_vs_tflm_top1", "device_vs_tflite_top1", "latency_median_us",
+                "images_per_s", "link_efficiency", "latency_source"):
+        assert key in s
+    assert not bench.partial_path(run, "int8").exists()
+
+
+def test_faults_and_a_reboot_change_nothing(run, clean):
+    _, want = clean
+    faulty = dict(FAST, corrupt_rate=0.001, drop_rate=0.001, reset_after=(200,), seed=1)
+    bench.run_bench(run, "int8", ports=("sim",), limit=N, sim_options=faulty, retries=100)
+    doc = _doc(run)
+    assert doc["predictions"] == want["predictions"]
+    assert doc["confusion_matrix"] == want["confusion_matrix"] and doc["images"] == N
+    assert doc["device_vs_tflm"]["identical_outputs"] == 1.0
+    link = doc["boards"]["sim"]["link"]
+    assert link["reboots"] == 1 and link["retry: reboot"] >= 1
+    assert link["device crc"] > 0 and sum(v for k, v in link.items() if k.startswith("retry")) > 50
+
+
+def test_interrupted_run_resumes(run, clean):
+    _, want = clean
+    hung = dict(FAST, hang_after=150)
+    with pytest.raises(UserError, match=r"no good reply .* kept in .*--resume"):
+        bench.run_bench(run, "int8", ports=("sim",), limit=N, sim_options=hung, retries=1, timeout=0.3)
+    partial = json.loads(bench.partial_path(run, "int8").read_text())
+    done = len(partial["done"])
+    assert 100 < done < 150 and partial["images"] == N
+    bench.run_bench(run, "int8", ports=("sim",), limit=N, sim_options=FAST, resume=True)
+    doc = _doc(run)
+    assert doc["throughput"]["images_this_run"] == N - done
+    assert doc["predictions"] == want["predictions"]
+    assert not bench.partial_path(run, "int8").exists()
+
+
+def test_two_boards_share_the_test_set(run, clean):
+    _, want = clean
+    bench.run_bench(run, "int8", ports=("sim", "sim"), limit=200, sim_options=FAST)
+    doc = _doc(run, "sim+sim2")
+    assert doc["predictions"] == want["predictions"][:200]
+    per_board = [doc["boards"][b]["images"] for b in ("sim", "sim2")]
+    assert sum(per_board) == 200 and min(per_board) > 0
+    assert "int8@sim+sim2" in run.stage("bench")["results"]
+    assert "int8@sim" in run.stage("bench")["results"]  # merged, not replaced
+
+
+def test_board_with_another_model_is_refused(run, model, tmp_path):
+    other = tmp_path / "other.tflite"
+    other.write_bytes(model + b"another build")  # same tensors, other bytes
+    crc_board = f"{sim.P.crc32(model + b'another build'):08x}"
+    crc_ours = f"{sim.P.crc32(model):08x}"
+    with sim.start(other, sim.SimOptions()) as url:
+        with pytest.raises(UserError, match=f"CRC32 {crc_board}.*CRC32 {crc_ours}"):
+            bench.run_bench(run, "int8", ports=(url,), limit=10)
+
+
+def test_board_with_another_input_is_refused(run):
+    with sim.start(run.variant_path("float32"), sim.SimOptions()) as url:
+        with pytest.raises(UserError, match=r"input is int8 \(1, 28, 28, 1\) but .* float32"):
+            bench.run_bench(run, "int8", ports=(url,), limit=10)
+
+
+def test_silent_board_is_a_one_line_error(run):
+    master, slave = os.openpty()  # a port nobody answers on
+    path = os.ttyname(slave)
+    try:
+        with pytest.raises(UserError, match=f"no READY from {path} within 1.5s"):
+            bench.run_bench(run, "int8", ports=(path,), limit=10, ready_timeout=1.5)
+    finally:
+        os.close(slave)
+        os.close(master)
+
+
+def test_missing_port_via_the_cli(run):
+    from click.testing import CliRunner
+    from esptiny.cli import main
+    r = CliRunner().invoke(main, ["bench", str(run.path), "--port", "/dev/ttyESPTINY-NONE", "-n", "5"])
+    assert r.exit_code == 1
+    lines = [ln for ln in r.output.splitlines() if ln.strip()]
+    assert len(lines) == 1 and lines[0].startswith("esptiny: error: cannot open port /dev/ttyESPTINY-NONE")
+    assert "Traceback" not in r.output

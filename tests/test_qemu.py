@@ -1,0 +1,151 @@
+"""The emulated ESP32-C3-class board (host/esptiny/qemu.py, firmware/boards/qemu_rv32):
+cross-build, the board's counters and memory limits, a bench through `esptiny bench
+--port qemu-rv32` equal to TFLite-Micro's host runtime, reproducible instruction counts,
+an over-size model refused. Needs Debian's gcc-riscv64-unknown-elf,
+picolibc-riscv64-unknown-elf and qemu-system-misc (`make debs`); skipped without them."""
+import json
+import re
+
+import numpy as np
+import pytest
+from click.testing import CliRunner
+
+from esptiny import qemu
+from esptiny.errors import UserError
+
+MISSING = qemu.missing_packages()
+needs_tools = pytest.mark.skipif(bool(MISSING), reason=f"Debian packages missing: {' '.join(MISSING)}")
+
+
+def test_missing_tools_named(monkeypatch):
+    monkeypatch.setattr(qemu.shutil, "which", lambda name: None)
+    assert qemu.missing_packages() == ["gcc-riscv64-unknown-elf", "qemu-system-misc"]
+    with pytest.raises(UserError) as e:
+        qemu.require_tools()
+    assert str(e.value) == (
+        "the emulated board needs the Debian packages gcc-riscv64-unknown-elf qemu-system-misc: "
+        "`sudo apt-get install gcc-riscv64-unknown-elf qemu-system-misc` (or `make debs` as root)")
+
+
+def test_flash_limit_message():
+    sizes = {"flash_bytes": 4_200_000, "text_bytes": 9_000, "rodata_bytes": 4_190_992,
+             "data_bytes": 8, "ram_bytes": 20_000}
+    with pytest.raises(UserError) as e:
+        qemu.check_limits(sizes)
+    assert str(e.value) == ("the firmware does not fit the ESP32-C3-class board: flash needs "
+                            "4,200,000 bytes (code 9,000, constants 4,190,992, initial data 8), "
+                            "the limit is 4,194,304 (4 MB)")
+
+
+def test_exit_statuses_named():
+    assert qemu.describe_exit(qemu.EXIT_TRAP_BASE + 7).startswith(
+        "the firmware trapped: mcause 7, store access fault")
+    assert qemu.describe_exit(qemu.EXIT_DEVICE_RETURNED) == "the firmware stopped after a fatal link error"
+
+
+@needs_tools
+def test_board_selftest(tmp_path):
+    """Exact instruction counts, the clock at 160 MHz, QEMU's mtime at 1 ns per
+    instruction, and a store past the 400 KB of RAM trapping (PMP)."""
+    status, text = qemu.selftest(tmp_path / "selftest")
+    assert "chip qemu-rv32imc (ESP32-C3-class)" in text
+    loops = {int(n): int(c) for n, c in re.findall(r"loop (\d+) instructions (\d+)", text)}
+    assert set(loops) == {1, 1000, 100000}
+    # The loop is 2n + 1 instructions plus a fixed overhead: the counts differ by exactly 2n.
+    assert loops[1000] - loops[1] == 2 * 999
+    assert loops[100000] - loops[1000] == 2 * 99000
+    instr, micros, mtime_ns = map(int, re.search(
+        r"instructions (\d+) micros (\d+) mtime_ns (\d+)", text).groups())
+    assert 20_000_000 <= instr < 20_000_100
+    assert abs(micros - instr / qemu.CPU_MHZ) <= 1
+    assert abs(mtime_ns - instr) <= 200  # mtime ticks every 100 ns
+    assert "trap mcause=0x00000007" in text and "mtval=0x80464000" in text  # 0x80400000 + 400 KB
+    assert "no trap" not in text
+    assert status == qemu.EXIT_TRAP_BASE + 7
+
+
+@needs_tools
+def test_trap_reported_to_the_host(tmp_path):
+    """A board that dies is named as such, not left as a silent port error: the
+    self-test traps right after boot, before any READY."""
+    from esptiny import bench
+    qemu.selftest(tmp_path)
+    fw = qemu.Firmware(tmp_path / "selftest.elf", {}, 0)
+    with pytest.raises(UserError) as e:
+        with qemu.serve(fw) as url:
+            bench.Session(url, "qemu-rv32", bench.Settings(reset=False, ready_timeout=5)).connect()
+    assert str(e.value).startswith("the emulated board stopped (the firmware trapped: mcause 7, "
+                                   "store access fault")
+
+
+@needs_tools
+def test_cross_build_fits(tiny_run, tmp_path):
+    model = tiny_run.variant_path("int8").read_bytes()
+    fw = qemu.build(model, tmp_path / "fw")
+    s = fw.sizes
+    assert fw.elf.exists() and fw.model_crc32 == qemu.protocol.crc32(model)
+    # The weights are constants in flash; the arena, the buffers and the stack in RAM.
+    assert len(model) // 2 < s["rodata_bytes"] < s["flash_bytes"] <= qemu.FLASH_LIMIT
+    assert s["flash_bytes"] >= s["text_bytes"] + s["rodata_bytes"] + s["data_bytes"]
+    assert s["ram_bytes"] >= s["stack_bytes"] + s["data_bytes"] + s["bss_bytes"]
+    assert s["stack_bytes"] == qemu.STACK_BYTES and s["ram_bytes"] <= qemu.RAM_LIMIT
+    # A second build with nothing changed rebuilds nothing.
+    mtime = fw.elf.stat().st_mtime_ns
+    assert qemu.build(model, tmp_path / "fw").elf.stat().st_mtime_ns == mtime
+
+
+@needs_tools
+def test_bench_equals_tflm(tiny_run):
+    from esptiny.cli import main
+    r = CliRunner().invoke(main, ["bench", str(tiny_run.path), "--variant", "int8",
+                                  "--port", "qemu-rv32", "-n", "300"])
+    assert r.exit_code == 0, r.output
+    entry = tiny_run.stage("bench")["results"]["int8@qemu-rv32"]
+    doc = json.loads(tiny_run.file(entry["path"]).read_text())
+    assert doc["images"] == 300 and doc["chip"] == qemu.CHIP
+    # Every output byte equals TFLite-Micro's host runtime's, so every prediction does.
+    assert doc["device_vs_tflm"]["identical_outputs"] == 1.0
+    assert doc["device_vs_tflm"]["top1_agreement"] == 1.0
+    info = doc["boards"]["qemu-rv32"]["info"]
+    assert info["engine"] == "aot" and info["cpu_mhz"] == 160
+    # The board's microseconds are its instruction count at 160 MHz (CPI 1).
+    cycles, micros = doc["latency_cycles"]["median"], doc["latency_us"]["median"]
+    assert abs(micros - cycles / qemu.CPU_MHZ) <= 1
+
+
+@needs_tools
+def test_instruction_counts_reproducible(tiny_run, tmp_path):
+    from esptiny import tflite, tflm
+    model = tiny_run.variant_path("int8").read_bytes()
+    in_d, _ = tflite.io_details(model)
+    x = tflite.to_input(tiny_run.dataset().x_test[:40], in_d)
+    fw = qemu.build(model, tmp_path / "fw")
+    out1, counts1 = qemu.run_images(fw, x)
+    out2, counts2 = qemu.run_images(fw, x)
+    assert (counts1 > 100_000).all()
+    np.testing.assert_array_equal(counts1, counts2)
+    assert out1 == out2
+    ref = tflm.run(model, x).reshape(len(x), -1)
+    np.testing.assert_array_equal(np.stack([np.frombuffer(o, np.int8) for o in out1]), ref)
+
+
+@needs_tools
+def test_oversize_model_refused(tmp_path):
+    """A conv layer whose 28x28x512 int8 output alone (401,408 bytes) leaves no room in
+    400 KB of RAM: the build stops with the numbers, and no firmware is left to run."""
+    from esptiny.compress import ptq
+    from esptiny.tf import keras
+    L = keras.layers
+    model = keras.Sequential([L.Input((28, 28, 1)), L.Conv2D(512, 3, padding="same", activation="relu"),
+                              L.Conv2D(1, 1), L.Flatten(), L.Dense(10)])
+    rep = np.random.default_rng(0).random((4, 28, 28, 1), dtype=np.float32)
+    with pytest.raises(UserError) as e:
+        qemu.build(ptq.int8(model, rep), tmp_path / "fw")
+    m = re.fullmatch(r"the firmware does not fit the ESP32-C3-class board: RAM needs ([\d,]+) bytes "
+                     r"\(stack 8,192, data ([\d,]+), bss ([\d,]+); largest: (\w+) ([\d,]+)\), "
+                     r"the limit is 409,600 \(400 KB\)", str(e.value))
+    assert m, str(e.value)
+    need, data, bss, _, largest = (int(g.replace(",", "")) if g[0].isdigit() else g for g in m.groups())
+    assert need > qemu.RAM_LIMIT and need >= 8192 + data + bss
+    assert largest >= 28 * 28 * 512
+    assert not (tmp_path / "fw" / "firmware.elf").exists()
