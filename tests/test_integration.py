@@ -46,6 +46,17 @@ def test_every_variant_on_real_data(fashion_run):
     assert v["int8"]["params"] == v["float32"]["params"]
 
 
+def test_run_exports_the_int8_firmware(fashion_run):
+    from esptiny.export import parse_c_array
+    exp = fashion_run.stage("export")
+    text = json.dumps(exp)
+    assert "int8" in text and "esp32" in text
+    project = fashion_run.file("firmware/int8-esp32-tflm")
+    assert (project / "platformio.ini").exists()
+    model_cc = next(project.rglob("model_data.cc"))
+    assert parse_c_array(model_cc.read_text()) == fashion_run.variant_path("int8").read_bytes()
+
+
 def test_tflm_outputs_equal_tflite_within_one_step(fashion_run):
     ev = fashion_run.stage("evaluate")["variants"]["int8"]
     a = np.load(fashion_run.file(ev["outputs"]["tflite"]))

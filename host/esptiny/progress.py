@@ -34,4 +34,4 @@ def bar(label: str, total: int, unit: str = ""):
 
 
 def say(msg: str):
-    _console.print(msg, highlight=False)
+    _console.print(msg, highlight=False, soft_wrap=True)

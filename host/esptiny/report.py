@@ -58,22 +58,45 @@ def variant_rows(data: dict) -> list:
     return rows
 
 
+def firmware_rows(data: dict) -> list:
+    """One row per exported firmware project: where it is and how it fits its board."""
+    rows = []
+    for key, p in data["export"].get("projects", {}).items():
+        f, a = p["fit"], p["arena"]
+        rows.append({
+            "project": key, "board": p["board"], "engine": p["engine"],
+            "model B": f"{p['model_bytes']:,}",
+            "flash used / app partition": f"{f['app_used_bytes']:,} / {f['app_partition_bytes']:,} (firmware estimated)",
+            "arena B (recorded + margin)": f"{a['total']:,} ({a['recorded']:,} + {a['margin']:,})",
+            "arena budget B": f"{f['arena_budget_bytes']:,}",
+            "path": p["path"],
+        })
+    return rows
+
+
+def _md_table(rows: list) -> list:
+    if not rows:
+        return []
+    cols = list(rows[0])
+    return (["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            + ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows])
+
+
 def markdown(data: dict) -> str:
-    rows = variant_rows(data)
-    cols = list(rows[0]) if rows else []
     m = data["model"]
     lines = [f"# esptiny report — {data['run']}", "",
              f"Model **{m['model_name']}**: {m['params']:,} parameters, {m['epochs']} epochs on "
              f"{m['train_images']:,} images ({m['data_source']}); test set {m['test_images']:,} images.", "",
              "## Variants", "",
              "Accuracy from the TFLite interpreter (reference) on the whole test set; TFLM columns "
-             "from TFLite-Micro's host runtime (the device's kernels), arena as TFLite-Micro records it.", "",
-             "| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
-    lines += ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows]
+             "from TFLite-Micro's host runtime (the device's kernels), arena as TFLite-Micro records it.", ""]
+    lines += _md_table(variant_rows(data))
     not_dep = {n: v["reason"] for n, v in data["variants"].items() if not v["deployable"]}
     if not_dep:
         lines += ["", "Not deployable:"] + [f"- {n}: {r}" for n, r in not_dep.items()]
     lines += ["", f"![size vs accuracy]({PLOT_SIZE})", f"![confusion]({PLOT_CONFUSION})"]
+    if firmware_rows(data):
+        lines += ["", "## Firmware projects", ""] + _md_table(firmware_rows(data))
     if data["bench"]:
         lines += ["", "## On-device benchmark", ""]
         for key, b in data["bench"].items():
@@ -154,6 +177,7 @@ def html(run: Run, data: dict) -> str:
     images = {p: _inline_png(run, p) for p in [PLOT_SIZE, PLOT_CONFUSION]
               + [q for b in data["bench"].values() for q in b.get("plots", [])] if run.file(p).exists()}
     return env.get_template("report.html.j2").render(d=data, rows=variant_rows(data), images=images,
+                                                     firmware=firmware_rows(data),
                                                      plot_size=PLOT_SIZE, plot_confusion=PLOT_CONFUSION)
 
 

@@ -23,8 +23,9 @@ def interpreter(model_bytes: bytes, arena_size: int | None = None):
         if arena_size is None:
             return runtime.Interpreter.from_bytes(bytes(model_bytes))
         return runtime.Interpreter.from_bytes(bytes(model_bytes), arena_size=arena_size)
-    except (RuntimeError, ValueError) as e:
-        raise UserError(f"TFLite-Micro cannot load this model: {str(e).splitlines()[0]}") from None
+    except Exception as e:  # the runtime raises RuntimeError, ValueError, struct.error, ...
+        first = (str(e).splitlines() or [type(e).__name__])[0]
+        raise UserError(f"TFLite-Micro cannot load this model: {first}") from None
 
 
 def arena_bytes(model_bytes: bytes) -> dict:

@@ -116,16 +116,27 @@ def report(run_dir):
 @train_options
 @compress_options
 @click.option("--tflm-limit", type=click.IntRange(min=1), help="See `esptiny evaluate --help`.")
+@click.option("--board", type=click.Choice(["esp32", "esp32s3", "esp32c3"]), default="esp32",
+              show_default=True, help="Board to export the int8 variant for (`esptiny export`); "
+                                      "--no-export skips it.")
+@click.option("--export/--no-export", "do_export", default=True, show_default=True)
 @click.option("--bench/--no-bench", default=True, show_default=True,
               help="Benchmark the int8 variant on the virtual board (`esptiny bench --port sim`).")
+@click.option("--bench-limit", type=click.IntRange(min=1), default=2000, show_default=True,
+              help="Test images to stream to the virtual board (at an emulated 921600 baud: ~115/s).")
 def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data_npz, data_dir,
             train_limit, test_limit, methods, rep_samples, sparsity, clusters, finetune_epochs,
-            finetune_lr, finetune_limit, tflm_limit, bench):
-    """The whole pipeline into RUN: train, compress, evaluate, bench on the virtual board,
-    report. Each stage can be rerun alone with its own command."""
+            finetune_lr, finetune_limit, tflm_limit, board, do_export, bench, bench_limit):
+    """The whole pipeline into RUN: train, compress, evaluate, export the int8 variant as
+    a firmware project, bench it on the virtual board, report. Each stage can be rerun
+    alone with its own command."""
     from .. import pipeline
+    from ..errors import UserError
     from ..evaluate import evaluate as run_evaluate
     from ..report import report as run_report
+    if (bench or do_export) and "int8" not in _methods(methods):
+        raise UserError("export and bench need the int8 variant: add int8 to --methods, "
+                        "or pass --no-export --no-bench")
     run = pipeline.new_run(run_dir)
     pipeline.train(run, model_name, keras_model, data_npz, data_dir, train_limit, test_limit,
                    epochs, batch_size, lr, seed)
@@ -133,9 +144,13 @@ def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data
                       clusters=clusters, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                       finetune_limit=finetune_limit)
     run_evaluate(run, tflm_limit=tflm_limit)
+    if do_export:
+        from ..export import export
+        export(run, variant="int8", board=board)
     if bench:
         from ..bench import run_bench
-        run_bench(run, variant="int8", ports=("sim",))
+        run_bench(run, variant="int8", ports=("sim",),
+                  limit=min(bench_limit, run.stage("train")["test_images"]))
     run_report(run)
 
 
