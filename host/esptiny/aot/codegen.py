@@ -1,0 +1,72 @@
+"""Rendering the lowered, planned model as C99 (templates/aot/*.j2)."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..paths import TEMPLATES
+from .lower import Step
+
+CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "uint32_t": 4}
+PER_LINE = {"int8_t": 20, "uint8_t": 20, "int32_t": 8, "uint32_t": 8}
+
+
+def _literal(v: int, ctype: str) -> str:
+    if ctype == "int32_t" and v == -(1 << 31):
+        return "(-2147483647 - 1)"
+    if ctype == "uint32_t":
+        return f"{v}u"
+    return str(v)
+
+
+def array_body(values: np.ndarray, ctype: str) -> str:
+    vals = [_literal(int(v), ctype) for v in np.asarray(values).reshape(-1)]
+    n = PER_LINE[ctype]
+    return ",\n".join("    " + ", ".join(vals[i:i + n]) for i in range(0, len(vals), n))
+
+
+def float_literal(x: float) -> str:
+    """A C float literal that reads back as the same float32."""
+    s = f"{float(np.float32(x)):.9g}"
+    if "e" not in s and "." not in s and "n" not in s:
+        s += ".0"
+    return s + "f"
+
+
+def _environment():
+    import jinja2
+    return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES / "aot")),
+                              undefined=jinja2.StrictUndefined, trim_blocks=True,
+                              lstrip_blocks=True, keep_trailing_newline=True,
+                              autoescape=False)
+
+
+def _code(step: Step, index: int, plan) -> str:
+    subst = {}
+    for n, t in enumerate(step.inputs):
+        subst[f"in{n}"] = f"arena.bytes + {plan.offset(('tensor', t))}"
+    for n, t in enumerate(step.outputs):
+        subst[f"out{n}"] = f"arena.bytes + {plan.offset(('tensor', t))}"
+    subst["scratch"] = (f"arena.bytes + {plan.offset(('scratch', index))}"
+                        if step.scratch_bytes else "NULL")
+    return step.call.format(**subst)
+
+
+def render(lowering, steps: list, plan, model_bytes: int, model_crc32: int, tensor_info: dict,
+           const_bytes: int, plan_lines: list) -> tuple[str, str]:
+    env = _environment()
+    view_steps = []
+    for k, s in enumerate(steps):
+        view_steps.append({
+            "comment": s.comment, "ops": ", ".join(f"op {k} {n}" for k, n in zip(s.ops, s.op_names)),
+            "fused": len(s.ops) > 1,
+            "struct": s.struct.rstrip("\n"), "code": _code(s, k, plan),
+            "consts": [{"ctype": c.ctype, "name": c.name, "count": int(np.asarray(c.values).size),
+                        "body": array_body(c.values, c.ctype)} for c in s.consts],
+        })
+    ctx = {"model_bytes": model_bytes, "model_crc32": model_crc32, "arena_bytes": plan.arena_bytes,
+           "const_bytes": const_bytes, "steps": view_steps, "op_count": len(lowering.g.ops),
+           "input": tensor_info["input"], "output": tensor_info["output"],
+           "input_offset": plan.offset(("tensor", lowering.root(lowering.input_index))),
+           "output_offset": plan.offset(("tensor", lowering.root(lowering.output_index))),
+           "plan_lines": plan_lines}
+    return env.get_template("model_aot.c.j2").render(**ctx), env.get_template("model_aot.h.j2").render(**ctx)

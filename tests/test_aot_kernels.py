@@ -1,0 +1,239 @@
+"""The AOT kernels against TFLite-Micro: single-layer int8 models generated with random
+shapes, strides, padding, activations and quantization (random weights, random
+representative data), compiled to C and run on 64 random int8 inputs each; the outputs
+must equal TFLite-Micro's host runtime byte for byte. Plus the pieces on their own:
+quantization constants, weight packing, the activation planner."""
+import numpy as np
+import pytest
+
+from esptiny import tflm
+from esptiny.aot import host, pack, plan, quant
+from esptiny.aot.lower import Step
+
+N_INPUTS = 64
+
+
+def _convert(model, rep, weights="ptq"):
+    """int8 .tflite: "ptq" is esptiny's own (per-channel conv, per-tensor dense);
+    "per_channel" and "per_tensor" set every layer's weights one way (the converter's
+    private switches), so both multiplier paths of each kernel are covered."""
+    from esptiny.compress import ptq
+    if weights == "ptq":
+        return ptq.int8(model, rep)
+    from esptiny.tf import tf
+    c = tf.lite.TFLiteConverter.from_keras_model(model)
+    c.optimizations = [tf.lite.Optimize.DEFAULT]
+    c.representative_dataset = lambda: ([rep[i:i + 1]] for i in range(len(rep)))
+    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    c.inference_input_type = tf.int8
+    c.inference_output_type = tf.int8
+    c._experimental_disable_per_channel = weights == "per_tensor"
+    c._experimental_disable_per_channel_quantization_for_dense_layers = weights == "per_tensor"
+    return c.convert()
+
+
+def _model(case: str, rs):
+    """A small random model exercising one kernel; returns (keras model, input shape)."""
+    from esptiny.tf import keras
+    L = keras.layers
+    h, w, c = rs.randint(5, 13), rs.randint(5, 13), rs.randint(1, 7)
+    inp = L.Input((h, w, c))
+    if case == "conv_same_relu_maxpool":      # fused conv + max pool
+        x = L.Conv2D(rs.randint(2, 9), 3, padding="same", activation="relu")(inp)
+        x = L.MaxPooling2D(2)(x)
+    elif case == "conv_valid_stride2_relu6":
+        x = L.Conv2D(rs.randint(2, 9), (3, 2), strides=2, padding="valid", activation="relu6")(inp)
+    elif case == "conv_same_strided_pool_overlap":  # fused, overlapping windows, SAME pool
+        x = L.Conv2D(rs.randint(2, 9), (2, 3), strides=(2, 1), padding="same")(inp)
+        x = L.MaxPooling2D(3, strides=2, padding="same")(x)
+    elif case == "depthwise_same_mult2_relu":
+        x = L.DepthwiseConv2D(3, padding="same", depth_multiplier=2, activation="relu")(inp)
+    elif case == "depthwise_valid_stride2_relu6":
+        x = L.DepthwiseConv2D((2, 3), strides=2, padding="valid", activation="relu6")(inp)
+    elif case == "dense_softmax":
+        x = L.Dense(rs.randint(2, 17), activation="relu")(L.Flatten()(inp))
+        x = L.Softmax()(L.Dense(rs.randint(2, 11))(x))
+    elif case == "pools":
+        a = L.AveragePooling2D(3, strides=2, padding="same")(inp)
+        x = L.MaxPooling2D(2, strides=1, padding="valid")(a)
+    elif case == "add_relu":
+        a = L.Conv2D(4, 1)(inp)
+        b = L.Conv2D(4, 3, padding="same")(inp)
+        x = L.Activation("relu")(L.Add()([a, b]))
+    elif case == "add_broadcast":  # (h, w, 4) + (1, 1, 4)
+        a = L.Conv2D(4, 3, padding="same")(inp)
+        x = L.Add()([a, L.MaxPooling2D(pool_size=(h, w))(a)])
+    else:
+        raise AssertionError(case)
+    return keras.Model(inp, x), (h, w, c)
+
+
+def _randomize(model, rs, clusters=None):
+    for v in model.weights:
+        vals = rs.normal(0, rs.uniform(0.05, 1.0), v.shape).astype(np.float32)
+        if clusters and len(v.shape) > 1:
+            centroids = rs.normal(0, 0.5, clusters).astype(np.float32)
+            vals = centroids[rs.randint(0, clusters, v.shape)]
+        v.assign(vals)
+
+
+def _check(model_bytes, rs, shape):
+    x = rs.randint(-128, 128, size=(N_INPUTS, *shape)).astype(np.int8)
+    with host.Runner(model_bytes) as r:
+        y_aot = r.run(x)
+        info = r.info
+    y_tflm = tflm.run(model_bytes, x).reshape(y_aot.shape)
+    assert y_aot.dtype == y_tflm.dtype == np.int8
+    assert np.array_equal(y_aot, y_tflm), (
+        f"{int((y_aot != y_tflm).sum())} of {y_aot.size} outputs differ, "
+        f"largest by {int(np.abs(y_aot.astype(int) - y_tflm.astype(int)).max())}")
+    return info
+
+
+CASES = ["conv_same_relu_maxpool", "conv_valid_stride2_relu6", "conv_same_strided_pool_overlap",
+         "depthwise_same_mult2_relu", "depthwise_valid_stride2_relu6", "dense_softmax", "pools",
+         "add_relu", "add_broadcast"]
+KERNEL = {"conv_same_relu_maxpool": "espt_aot_conv_maxpool_s8", "conv_valid_stride2_relu6": "espt_aot_conv_s8",
+          "conv_same_strided_pool_overlap": "espt_aot_conv_maxpool_s8",
+          "depthwise_same_mult2_relu": "espt_aot_depthwise_conv_s8",
+          "depthwise_valid_stride2_relu6": "espt_aot_depthwise_conv_s8",
+          "dense_softmax": "espt_aot_softmax_s8", "pools": "espt_aot_avg_pool_s8", "add_relu": "espt_aot_add_s8",
+          "add_broadcast": "espt_aot_add_s8"}
+
+
+@pytest.mark.parametrize("case", CASES)
+def test_single_layer_bit_exact(case):
+    rs = np.random.RandomState(CASES.index(case) + 100)
+    model, shape = _model(case, rs)
+    _randomize(model, rs)
+    rep = (rs.normal(0, rs.uniform(0.3, 3.0), (32, *shape)) + rs.uniform(-1, 1)).astype(np.float32)
+    info = _check(_convert(model, rep), rs, shape)
+    assert KERNEL[case] in [s["kernel"] for s in info["steps"]]
+
+
+@pytest.mark.parametrize("weights", ["per_tensor", "per_channel"])
+def test_conv_dense_softmax_both_weight_quantizations(weights):
+    """Conv and fully connected weights per tensor (FC's multiplier then takes the float
+    product of the scales) and per channel, and softmax."""
+    from esptiny.tf import keras
+    L = keras.layers
+    rs = np.random.RandomState(7)
+    inp = L.Input((7, 6, 3))
+    x = L.Conv2D(5, 3, activation="relu")(inp)
+    x = L.Dense(7, activation="relu6")(L.Flatten()(x))
+    model = keras.Model(inp, L.Softmax()(L.Dense(4)(x)))
+    _randomize(model, rs)
+    b = _convert(model, rs.normal(0, 1, (32, 7, 6, 3)).astype(np.float32), weights)
+    from esptiny.aot.lower import Lowering
+    low = Lowering(b)
+    dense = [t for t in low.tensors if t.data is not None and len(t.shape) == 2]
+    assert dense and all((t.scales.size > 1) == (weights == "per_channel") for t in dense)
+    _check(b, rs, (7, 6, 3))
+
+
+def test_clustered_weights_are_packed_and_bit_exact():
+    from esptiny.tf import keras
+    L = keras.layers
+    rs = np.random.RandomState(11)
+    inp = L.Input((12, 12, 8))
+    x = L.Conv2D(16, 3, padding="same", activation="relu")(inp)
+    x = L.MaxPooling2D(2)(x)
+    x = L.Conv2D(16, 3, padding="valid")(x)
+    model = keras.Model(inp, L.Dense(24)(L.Flatten()(x)))
+    _randomize(model, rs, clusters=16)
+    b = _convert(model, rs.normal(0, 1, (32, 12, 12, 8)).astype(np.float32))
+    info = _check(b, rs, (12, 12, 8))
+    assert info["packed_layers"] == 3
+    assert info["weights_bytes"] < 0.6 * info["weights_bytes_int8"]  # 4-bit indices + codebooks
+
+
+def _quantize_model(n: int, s_in: float, z_in: int, s_out: float, z_out: int) -> bytes:
+    """A one-op model, QUANTIZE int8 -> int8 (requantize), built with the schema's object
+    API: the converter rarely emits it, TFLite-Micro runs it."""
+    import flatbuffers
+
+    from esptiny.tflite_graph import schema
+    S = schema()
+
+    def tensor(name, buf, scale, zp):
+        t = S.TensorT()
+        t.name, t.shape, t.type, t.buffer = name, [1, n], S.TensorType.INT8, buf
+        t.quantization = S.QuantizationParametersT()
+        t.quantization.scale, t.quantization.zeroPoint = [scale], [zp]
+        return t
+
+    code = S.OperatorCodeT()
+    code.builtinCode = code.deprecatedBuiltinCode = S.BuiltinOperator.QUANTIZE
+    code.version = 2
+    op = S.OperatorT()
+    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
+    sg = S.SubGraphT()
+    sg.tensors = [tensor(b"in", 1, s_in, z_in), tensor(b"out", 2, s_out, z_out)]
+    sg.inputs, sg.outputs, sg.operators = [0], [1], [op]
+    m = S.ModelT()
+    m.version, m.operatorCodes, m.subgraphs = 3, [code], [sg]
+    m.buffers = [S.BufferT() for _ in range(3)]
+    b = flatbuffers.Builder(0)
+    b.Finish(m.Pack(b), file_identifier=b"TFL3")
+    return bytes(b.Output())
+
+
+def test_quantize_requantizes_like_tflite_micro():
+    rs = np.random.RandomState(3)
+    every_value = np.arange(-128, 128, dtype=np.int16).astype(np.int8).reshape(4, 64)
+    for _ in range(4):
+        b = _quantize_model(64, float(rs.uniform(1e-3, 0.1)), int(rs.randint(-128, 128)),
+                            float(rs.uniform(1e-3, 0.1)), int(rs.randint(-128, 128)))
+        y_aot = host.run(b, every_value)
+        y_tflm = tflm.run(b, every_value)
+        assert np.array_equal(y_aot.reshape(y_tflm.shape), y_tflm)
+
+
+# ---- the pieces on their own ----------------------------------------------------
+
+def test_quantize_multiplier_matches_tflite():
+    assert quant.quantize_multiplier(0.5) == (1 << 30, 0)
+    assert quant.quantize_multiplier(1.0) == (1 << 30, 1)
+    assert quant.quantize_multiplier(0.75) == (3 << 29, 0)
+    assert quant.quantize_multiplier(0.0) == (0, 0)
+    assert quant.quantize_multiplier(2.0 ** -40) == (0, 0)           # flushed to zero below 2^-31
+    assert quant.quantize_multiplier(1 - 2.0 ** -33) == (1 << 30, 1)  # rounds up to 2^31: halved
+    rs = np.random.RandomState(0)
+    for real in rs.uniform(1e-6, 4.0, 200):
+        q, s = quant.quantize_multiplier(float(real))
+        assert (1 << 30) <= q < (1 << 31)
+        assert abs(q * 2.0 ** (s - 31) - real) <= real * 2.0 ** -30
+
+
+def test_activation_range_quantizes_in_float():
+    assert quant.activation_range(quant.ACT_NONE, 0.1, 3) == (-128, 127)
+    assert quant.activation_range(quant.ACT_RELU, 0.1, -5) == (-5, 127)
+    assert quant.activation_range(quant.ACT_RELU6, 0.05, -128) == (-128, -8)  # 6 / 0.05 = 120
+    assert quant.activation_range(quant.ACT_RELU6, 0.01, -128) == (-128, 127)
+
+
+@pytest.mark.parametrize("bits", range(1, 8))
+def test_pack_unpack_round_trip(bits):
+    rs = np.random.RandomState(bits)
+    values = 1 << bits
+    rows = np.stack([rs.choice(rs.randint(-128, 128, values), 1201) for _ in range(5)]).astype(np.int8)
+    p = pack.pack(rows)
+    assert p is not None and p.bits <= bits
+    assert p.indices.shape == (5, (1201 * p.bits + 7) // 8)
+    assert np.array_equal(pack.unpack(p, 1201), rows)
+
+
+def test_pack_refuses_when_it_saves_nothing():
+    rows = np.arange(-128, 128, dtype=np.int16).astype(np.int8).reshape(2, 128)
+    assert pack.pack(rows) is None  # 128 distinct values a row: 7 bits + codebook > int8
+
+
+def test_planner_reuses_memory_and_never_overlaps_live_buffers():
+    # a chain 0 -> 1 -> 2 -> 3 with sizes 100, 300, 50, 10 and a scratch in step 1
+    steps = [Step("k", [0], ["OP"], "", [0], [1], ""), Step("k", [1], ["OP"], "", [1], [2], "", scratch_bytes=40),
+             Step("k", [2], ["OP"], "", [2], [3], "")]
+    p = plan.plan(steps, {0: 100, 1: 300, 2: 50, 3: 10}, 0, 3)
+    assert p.arena_bytes == 400  # step 0: 100 + 300 live; step 1: 300 + 52 + 40; step 2: 52 + 12
+    b = p.buffers
+    assert b[("tensor", 3)].offset + 10 <= p.arena_bytes
+    assert b[("tensor", 0)].offset != b[("tensor", 1)].offset
