@@ -64,6 +64,11 @@ def test_evaluation_figures(quad_run):
         if name != "float32":
             assert t["max_output_diff"] <= 2 and t["max_output_diff_unit"] == "int8 steps"
     assert "tflm" not in ev["float16"] and "TFLite-Micro has no kernels" in ev["float16"]["reason"]
+    for name in ("int8", "qat", "pruned", "clustered", "pruned_clustered"):
+        a = ev[name]["aot"]  # the compiled C, byte for byte against TFLite-Micro
+        assert a["images"] == len(ds.x_test) and a["bit_exact_fraction"] == 1.0, name
+        assert a["arena_bytes"] < ev[name]["tflm"]["arena_bytes"]
+    assert "aot" not in ev["float32"]
 
 
 def test_saved_outputs_reproduce_accuracy(quad_run):

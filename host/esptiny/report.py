@@ -74,6 +74,25 @@ def firmware_rows(data: dict) -> list:
     return rows
 
 
+def aot_rows(data: dict) -> list:
+    """The compiled-C engine beside TFLite-Micro, per int8 variant (same inputs)."""
+    rows = []
+    for name, v in data["variants"].items():
+        a = v.get("aot")
+        if not a:
+            continue
+        if "refused" in a:
+            rows.append({"variant": name, "bit-exact with TFLM": "refused: " + a["refused"][:80],
+                         "arena AOT / TFLM B": "—", "RAM ratio": "—", "weights B (packed / int8)": "—"})
+            continue
+        rows.append({"variant": name,
+                     "bit-exact with TFLM": f"{_pct(a['bit_exact_fraction'])} of {a['images']:,}",
+                     "arena AOT / TFLM B": f"{a['arena_bytes']:,} / {v['tflm']['arena_bytes']:,}",
+                     "RAM ratio": f"{a['ram_ratio_to_tflm']:.2f}",
+                     "weights B (packed / int8)": f"{a['weights_bytes']:,} / {a['weights_bytes_int8']:,}"})
+    return rows
+
+
 def _md_table(rows: list) -> list:
     if not rows:
         return []
@@ -95,6 +114,10 @@ def markdown(data: dict) -> str:
     if not_dep:
         lines += ["", "Not deployable:"] + [f"- {n}: {r}" for n, r in not_dep.items()]
     lines += ["", f"![size vs accuracy]({PLOT_SIZE})", f"![confusion]({PLOT_CONFUSION})"]
+    if aot_rows(data):
+        lines += ["", "## Compiled C (engine aot) beside TFLite-Micro", "",
+                  "Same inputs; outputs compared byte for byte with TFLite-Micro's host runtime. "
+                  "Instruction counts and flash: `benchmarks/aot_vs_tflm.py`.", ""] + _md_table(aot_rows(data))
     if firmware_rows(data):
         lines += ["", "## Firmware projects", ""] + _md_table(firmware_rows(data))
     if data["bench"]:
@@ -177,7 +200,7 @@ def html(run: Run, data: dict) -> str:
     images = {p: _inline_png(run, p) for p in [PLOT_SIZE, PLOT_CONFUSION]
               + [q for b in data["bench"].values() for q in b.get("plots", [])] if run.file(p).exists()}
     return env.get_template("report.html.j2").render(d=data, rows=variant_rows(data), images=images,
-                                                     firmware=firmware_rows(data),
+                                                     firmware=firmware_rows(data), aot=aot_rows(data),
                                                      plot_size=PLOT_SIZE, plot_confusion=PLOT_CONFUSION)
 
 

@@ -70,8 +70,10 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
 @VARIANT
 @click.option("--port", "ports", multiple=True, metavar="PORT",
               help="A serial device (/dev/ttyUSB0), a pyserial URL (socket://host:port, "
-                   "rfc2217://host:port) or 'sim' to start a virtual board [default: sim]. "
-                   "Repeat to shard the test set across boards.")
+                   "rfc2217://host:port), or a device esptiny starts: 'sim' (virtual board, "
+                   "TFLite-Micro's host runtime) [default], 'native' (the firmware with the AOT "
+                   "engine built with gcc, on a pty), 'qemu-rv32' (the same firmware on an emulated "
+                   "RV32IMC core; cycles are instructions). Repeat to shard the test set across boards.")
 @click.option("--baud", type=click.IntRange(min=1), default=921600, show_default=True,
               help="Link rate; also what a virtual board started with --port sim emulates.")
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Bench only the first N test images.")
