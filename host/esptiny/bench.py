@@ -511,6 +511,7 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     sim_options: settings for boards the bench starts ("sim": sim.SimOptions fields);
     by default they emulate the link at `baud`."""
     from . import tflite
+    t_start = time.perf_counter()
     port_specs = [ports] if isinstance(ports, str) else list(ports)
     if not port_specs:
         raise UserError("no --port given")
@@ -563,8 +564,32 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
                 sess.close()
     ref_tflite = tflite.run(model, x)
     ref_tflm = tflm_reference(run, variant, model, x)
-    return _record(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm, sessions,
-                   labels, wall, settings, ppath)
+    summary = _record(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm, sessions,
+                      labels, wall, settings, ppath)
+    entry = run.stage("bench")
+    entry["seconds"] = round(time.perf_counter() - t_start, 2)
+    run.record("bench", entry)
+    say(describe(variant, summary))
+    return summary
+
+
+def describe(variant: str, s: dict) -> str:
+    """The summary as a few lines for the terminal."""
+    diff_key = next(k for k in s if k.startswith("device_vs_tflite_max_diff"))
+    lines = [f"bench {variant} on {s['chip']}: {s['images']} images, accuracy {s['accuracy']:.2%}",
+             f"  top-1 agreement: {s['device_vs_tflm_top1']:.2%} with TFLite-Micro's host runtime, "
+             f"{s['device_vs_tflite_top1']:.2%} with the TFLite interpreter "
+             f"(largest difference {s[diff_key]:g} {diff_key.rsplit('diff_', 1)[1].replace('_', ' ')})",
+             f"  latency: median {s['latency_median_us']:,.0f} µs, p99 {s['latency_p99_us']:,.0f} µs, "
+             f"{s['latency_source']}"]
+    if "estimate_esp_nn_latency_ms" in s:
+        lines.append(f"  {s['estimate_label']}: {s['estimate_esp_nn_latency_ms']:,.1f} ms with ESP-NN, "
+                     f"{s['estimate_reference_latency_ms']:,.0f} ms with reference kernels")
+    if s["images_per_s"]:
+        eff = s["link_efficiency"]
+        lines.append(f"  throughput: {s['images_per_s']:,.1f} images/s"
+                     + (f", link efficiency {eff:.1%}" if eff else "") + f"; {s['retries']} retries")
+    return "\n".join(lines)
 
 
 def _stream_all(sessions, results, x, work, n, run, variant, crc, ppath) -> float:

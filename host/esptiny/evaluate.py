@@ -3,11 +3,11 @@ host runtime (the device's numerics and arena) for the ones a device can run."""
 from __future__ import annotations
 
 import gzip
-import zlib
 
 import numpy as np
 
 from . import atomic, tflite, tflm
+from .protocol import crc32
 from .progress import bar, say
 from .runs import Run
 from .tflite_graph import Graph
@@ -83,7 +83,7 @@ def _evaluate_one(run, name, blob, spec, ds, ref_pred, n_tflm, advance) -> dict:
         "method": spec["method"],
         "bytes": len(blob),
         "gzip_bytes": len(gzip.compress(blob, 9, mtime=0)),
-        "crc32": zlib.crc32(blob) & 0xFFFFFFFF,
+        "crc32": crc32(blob),
         "params": g.params(),
         "sparsity": g.sparsity(),
         "macs": g.macs(),

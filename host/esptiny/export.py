@@ -14,7 +14,7 @@ import os
 import re
 import shutil
 import tempfile
-import zlib
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -24,6 +24,7 @@ from . import boards as boards_mod
 from . import fit
 from .errors import UserError
 from .paths import FIRMWARE, REPO, TEMPLATES
+from .protocol import crc32
 from .progress import say
 
 ENGINES = {"tflm": "TFLite-Micro with ESP-NN", "aot": "esptiny AOT-compiled C"}
@@ -120,7 +121,7 @@ class Model:
 
     @property
     def crc32(self) -> int:
-        return zlib.crc32(self.data) & 0xFFFFFFFF
+        return crc32(self.data)
 
 
 def _tensor(graph, index: int, role: str) -> Tensor:
@@ -352,6 +353,7 @@ def _aot(model: Model, dest: Path) -> fit.ArenaPlan:
 def export(run, variant: str = "int8", board: str = "esp32", engine: str = "tflm", out=None,
            into_repo: bool = False, console: str | None = None) -> dict:
     """Write the project (or, with into_repo, only firmware/model/); return what it wrote."""
+    t_start = time.perf_counter()
     b = boards_mod.get(board)
     if engine not in ENGINES:
         raise UserError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
@@ -415,16 +417,16 @@ def export(run, variant: str = "int8", board: str = "esp32", engine: str = "tflm
     except BaseException:
         shutil.rmtree(stage, ignore_errors=True)
         raise
-    _record(run, info)
+    _record(run, info, time.perf_counter() - t_start)
     say(f"exported {variant} for {b.name} ({ENGINES[engine]}) to {out}: model {len(model.data):,} B, "
         f"arena {arena.total:,} B, {figures['app_used_bytes']:,} of {figures['app_partition_bytes']:,} "
         f"app-partition bytes")
     return info
 
 
-def _record(run, info: dict):
+def _record(run, info: dict, seconds: float):
     """Keep each export's figures in the run manifest, keyed variant-board-engine."""
     entry = run.manifest()["stages"].get("export", {})
     projects = dict(entry.get("projects", {}))
     projects[f"{info['variant']}-{info['board']}-{info['engine']}"] = info
-    run.record("export", {"projects": projects})
+    run.record("export", {"projects": projects, "seconds": round(seconds, 2)})

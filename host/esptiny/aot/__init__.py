@@ -11,11 +11,11 @@ plan.py (lifetimes and greedy offsets), codegen.py (Jinja templates in templates
 """
 from __future__ import annotations
 
-import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
 from .. import atomic
+from ..protocol import crc32
 from . import codegen, plan as planner
 from .lower import SUPPORTED, Lowering
 
@@ -68,7 +68,7 @@ def compile_model(model_bytes: bytes, pack_weights: str = "auto", fuse: bool = T
     """The generated C and its figures, without writing anything."""
     model_bytes = bytes(model_bytes)
     low, steps, arena = _lower_and_plan(model_bytes, pack_weights, fuse)
-    crc = zlib.crc32(model_bytes) & 0xFFFFFFFF
+    crc = crc32(model_bytes)
     weights = _const_bytes(steps, ("weights", "bias"))
     packed_stored = sum(c.values.size * codegen.CTYPE_BYTES[c.ctype] for s in steps if s.packed
                         for c in s.consts if c.kind == "weights")

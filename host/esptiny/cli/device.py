@@ -96,25 +96,10 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
     Writes bench/<variant>-<port>.json and plots into RUN and adds them to its report.
     With no --port (or --port sim) a virtual board is started for the run."""
     from ..bench import run_bench
-    from ..progress import say
     from ..runs import Run
-    s = run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
-                  reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
-                  resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})
-    diff_key = next(k for k in s if k.startswith("device_vs_tflite_max_diff"))
-    say(f"bench {variant} on {s['chip']}: {s['images']} images, accuracy {s['accuracy']:.2%}\n"
-        f"  top-1 agreement: {s['device_vs_tflm_top1']:.2%} with TFLite-Micro's host runtime, "
-        f"{s['device_vs_tflite_top1']:.2%} with the TFLite interpreter "
-        f"(largest difference {s[diff_key]:g} {diff_key.rsplit('diff_', 1)[1].replace('_', ' ')})\n"
-        f"  latency: median {s['latency_median_us']:,.0f} µs, p99 {s['latency_p99_us']:,.0f} µs, "
-        f"{s['latency_source']}")
-    if "estimate_esp_nn_latency_ms" in s:
-        say(f"  {s['estimate_label']}: {s['estimate_esp_nn_latency_ms']:,.1f} ms with ESP-NN, "
-            f"{s['estimate_reference_latency_ms']:,.0f} ms with reference kernels")
-    if s["images_per_s"]:
-        eff = s["link_efficiency"]
-        say(f"  throughput: {s['images_per_s']:,.1f} images/s"
-            + (f", link efficiency {eff:.1%}" if eff else "") + f"; {s['retries']} retries")
+    run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
+              reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
+              resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})
 
 
 COMMANDS = [sim, bench]
