@@ -341,11 +341,7 @@ def _replace_dir(stage: Path, out: Path):
 
 
 def _aot(model: Model, dest: Path) -> fit.ArenaPlan:
-    try:
-        from .aot import generate  # written by the AOT compiler; imported only when asked for
-    except ImportError:
-        raise UserError("--engine aot: this esptiny has no AOT compiler (esptiny.aot.generate); "
-                        "use --engine tflm") from None
+    from .aot import generate
     result = generate(model.data, dest)
     return fit.ArenaPlan(recorded=int(result["arena_bytes"]), engine="aot")
 

@@ -128,6 +128,17 @@ class Lowering:
             i = self.alias[i]
         return i
 
+    def _padding(self, k, o, in_hw, k_hw, out_hw) -> tuple:
+        """(pad top, pad left) of a conv or depthwise conv, checked against its output size."""
+        if o.padding not in (0, 1):
+            self._refuse(k, f"padding {o.padding}")
+        same = o.padding == 0
+        eh, ph = quant.compute_padding(o.strideH, o.dilationHFactor, in_hw[0], k_hw[0], same)
+        ew, pw = quant.compute_padding(o.strideW, o.dilationWFactor, in_hw[1], k_hw[1], same)
+        if (eh, ew) != tuple(out_hw):
+            self._refuse(k, f"output {out_hw[0]}x{out_hw[1]} does not match the {eh}x{ew} its padding gives")
+        return ph, pw
+
     def _refuse(self, k: int, why: str):
         raise UserError(f"the AOT engine cannot compile layer {k} ({self.g.ops[k].name}): {why}")
 
@@ -287,13 +298,7 @@ class Lowering:
                     dilation=o.dilationHFactor, dilation_width=o.dilationWFactor)
         if wc != ic:
             self._refuse(k, f"grouped convolution ({ic} input channels, filters of depth {wc})")
-        if o.padding not in (0, 1):
-            self._refuse(k, f"padding {o.padding}")
-        same = o.padding == 0
-        eh, ph = quant.compute_padding(o.strideH, o.dilationHFactor, ih, kh, same)
-        ew, pw = quant.compute_padding(o.strideW, o.dilationWFactor, iw, kw, same)
-        if (eh, ew) != (oh, ow):
-            self._refuse(k, f"output {oh}x{ow} does not match the {eh}x{ew} its padding gives")
+        ph, pw = self._padding(k, o, (ih, iw), (kh, kw), (oh, ow))
         act = self._activation(k, o.fusedActivationFunction, y)
         mults, shifts = quant.per_channel_multipliers(x.scale, w.scales, y.scale, oc)
         p = f"l{k}"
@@ -346,13 +351,7 @@ class Lowering:
         mult = oc // ic
         if o.depthMultiplier not in (0, mult):
             self._refuse(k, f"depth multiplier {o.depthMultiplier} with {ic} -> {oc} channels")
-        if o.padding not in (0, 1):
-            self._refuse(k, f"padding {o.padding}")
-        same = o.padding == 0
-        eh, ph = quant.compute_padding(o.strideH, o.dilationHFactor, ih, kh, same)
-        ew, pw = quant.compute_padding(o.strideW, o.dilationWFactor, iw, kw, same)
-        if (eh, ew) != (oh, ow):
-            self._refuse(k, f"output {oh}x{ow} does not match the {eh}x{ew} its padding gives")
+        ph, pw = self._padding(k, o, (ih, iw), (kh, kw), (oh, ow))
         act = self._activation(k, o.fusedActivationFunction, y)
         mults, shifts = quant.per_channel_multipliers(x.scale, w.scales, y.scale, oc)
         p = f"l{k}"
