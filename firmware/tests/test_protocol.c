@@ -24,70 +24,6 @@ static void test_crc32(void)
     CHECK_EQ(espt_crc32(zeros, sizeof zeros), 0xC71C0011u); /* zlib.crc32(bytes(4096)) */
 }
 
-/* ---- events as the vectors spell them ---------------------------------------- */
-
-typedef struct {
-    char s[VEC_TEXT];
-    size_t n;
-} events_t;
-
-static void record(events_t *e, const espt_event_t *ev)
-{
-    int k = ev->kind == ESPT_EVENT_FRAME
-        ? snprintf(e->s + e->n, sizeof e->s - e->n, "%sF:%02x:%u:%u", e->n ? ";" : "", ev->type,
-                   ev->seq, ev->len)
-        : snprintf(e->s + e->n, sizeof e->s - e->n, "%sE:%u:%u", e->n ? ";" : "", ev->code,
-                   ev->seq);
-    if (k > 0 && (size_t)k < sizeof e->s - e->n)
-        e->n += (size_t)k;
-}
-
-static void drain(events_t *e)
-{
-    espt_event_t ev;
-    while (espt_parser_next(&parser, &ev))
-        record(e, &ev);
-}
-
-/* Push all bytes, draining as the buffer fills (the device's loop). */
-static void feed(events_t *e, const uint8_t *data, size_t n, size_t step)
-{
-    while (n > 0) {
-        size_t k = espt_parser_push(&parser, data, n < step ? n : step);
-        if (!CHECK(k > 0))
-            return;
-        data += k;
-        n -= k;
-        drain(e);
-    }
-}
-
-/* Run a stream vector with its chunks pushed `step` bytes at a time (step 0: each chunk
- * whole; the parser's events must not depend on how the bytes were split). */
-static void run_stream(const stream_vector_t *v, size_t step, events_t *e)
-{
-    static uint8_t chunk[VEC_TEXT];
-    const char *cursor = v->chunks;
-    size_t n;
-    int is_timeout, rc;
-    espt_event_t ev;
-
-    memset(e, 0, sizeof *e);
-    espt_parser_init(&parser, v->max_payload);
-    while ((rc = stream_next_chunk(&cursor, chunk, sizeof chunk, &n, &is_timeout)) == 1) {
-        if (is_timeout) {
-            if (espt_parser_timeout(&parser, &ev))
-                record(e, &ev);
-            drain(e);
-        } else {
-            feed(e, chunk, n, step ? step : n);
-        }
-    }
-    CHECK_EQ(rc, 0);
-    if (e->n == 0)
-        strcpy(e->s, "-");
-}
-
 static void test_vectors(const char *path)
 {
     size_t i;
@@ -130,8 +66,11 @@ static void test_vectors(const char *path)
         check_end();
     }
 
+    /* each stream with its chunks pushed whole, then 1, 2, 3 and 7 bytes at a time: the
+     * parser's events must not depend on how the bytes were split */
     for (i = 0; i < vec.n_streams; i++) {
-        static events_t e;
+        static char events[VEC_TEXT];
+        static uint8_t chunk[VEC_TEXT];
         const stream_vector_t *v = &vec.streams[i];
         static const size_t steps[] = {0, 1, 2, 3, 7};
         size_t k;
@@ -139,8 +78,9 @@ static void test_vectors(const char *path)
         snprintf(name, sizeof name, "stream %s", v->name);
         check_begin(name);
         for (k = 0; k < sizeof steps / sizeof steps[0]; k++) {
-            run_stream(v, steps[k], &e);
-            if (!CHECK_STR(e.s, v->events))
+            CHECK_EQ(stream_run(&parser, v->max_payload, v->chunks, steps[k], chunk, sizeof chunk,
+                                events, sizeof events), 0);
+            if (!CHECK_STR(events, v->events))
                 fprintf(stderr, "  (pushed %zu bytes at a time)\n", steps[k]);
         }
         check_end();
