@@ -51,8 +51,8 @@ def variant_rows(data: dict) -> list:
             "sparsity": f"{100 * v['sparsity']:.1f}%",
             "MACs": f"{v['macs']:,}",
             "TFLM acc": _pct(t.get("accuracy")) if t else "not deployable",
-            "TFLM vs TFLite": (f"{_pct(t['agreement_with_tflite_top1'])}, max {t['max_output_diff']:g}"
-                               f"{' steps' if t['max_output_diff_unit'] == 'int8 steps' else ''}") if t else (v.get("reason") or "")[:60],
+            "TFLM vs TFLite": (f"{_pct(t['agreement_with_tflite_top1'])}, max {t['max_output_diff']:.3g}"
+                               f"{' steps' if t['max_output_diff_unit'] == 'int8 steps' else ''}") if t else "—",
             "arena B": f"{t['arena_bytes']:,}" if t else "—",
         })
     return rows
