@@ -62,7 +62,7 @@ def test_clustered_cnn_is_packed_smaller_and_bit_exact(tiny_run):
                 centroids = np.quantile(w, np.linspace(0, 1, 16))
                 v.assign(centroids[np.abs(w[..., None] - centroids).argmin(axis=-1)].astype(np.float32))
     ds = tiny_run.dataset()
-    b = ptq.int8(model, pipeline.representative(ds, 100))
+    b = ptq.int8(model, ptq.representative(ds, 100))
     packed = aot.compile_model(b).info
     plain = aot.compile_model(b, pack_weights="never").info
     assert packed["packed_layers"] >= 3 and plain["packed_layers"] == 0

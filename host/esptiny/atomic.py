@@ -13,11 +13,12 @@ def _umask() -> int:
 
 
 @contextmanager
-def atomic_path(path):
-    """Yield a temporary path beside `path`; rename it over `path` only on success."""
+def atomic_path(path, suffix: str = ".tmp"):
+    """Yield a temporary path beside `path`; rename it over `path` only on success.
+    `suffix` for writers that insist on a file extension (Keras: .keras)."""
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=suffix, dir=path.parent)
     os.close(fd)
     os.chmod(tmp, 0o666 & ~_umask())  # mkstemp makes 0600; give what open() would
     try:

@@ -152,6 +152,18 @@ class Session:
         except (serial.SerialException, OSError) as e:
             raise BenchError(f"{self.label}: the port failed: {_one_line(e)}") from None
 
+    def _receive(self, parser: P.Parser, wait: float, last_rx: float) -> tuple:
+        """Read what came within `wait` into the parser: (events, now, time of the last
+        byte). A partial frame after FRAME_TIMEOUT_S of quiet is timed out once per quiet
+        period, as the device does."""
+        data = self._read(wait)
+        now = time.monotonic()
+        if data:
+            return parser.feed(data), now, now
+        if parser.pending() and now - last_rx > FRAME_TIMEOUT_S:
+            return parser.timeout(), now, now
+        return [], now, last_rx
+
     def _next_seq(self, busy=()) -> int:
         """1..65534: 0 is READY's, 65535 an error's 'unknown'; skip seqs still out."""
         while True:
@@ -170,15 +182,7 @@ class Session:
         ready = None
         try:
             while time.monotonic() < deadline:
-                data = self._read(0.02)
-                now = time.monotonic()
-                if data:
-                    last_rx = now
-                    events = parser.feed(data)
-                elif parser.pending() and now - last_rx > FRAME_TIMEOUT_S:
-                    events = parser.timeout()
-                else:
-                    events = []
+                events, now, last_rx = self._receive(parser, 0.02, last_rx)
                 for ev in events:
                     if isinstance(ev, P.Frame) and ev.type == P.READY:
                         ready, probe_at = ev, now
@@ -281,16 +285,7 @@ class Session:
                 in_bytes += req_len
             if not inflight:
                 break
-            data = self._read(0.01)
-            now = time.monotonic()
-            if data:
-                last_rx = now
-                events = parser.feed(data)
-            elif parser.pending() and now - last_rx > FRAME_TIMEOUT_S:
-                last_rx = now
-                events = parser.timeout()
-            else:
-                events = []
+            events, now, last_rx = self._receive(parser, 0.01, last_rx)
             for ev in events:
                 if isinstance(ev, P.ParseError):
                     self.counts[f"host {P.ERROR_NAMES[ev.code]}"] += 1
@@ -442,9 +437,9 @@ def _compare(dev: np.ndarray, ref: np.ndarray) -> dict:
 
 def figures(y, dev, ref_tflite, ref_tflm, micros, cycles, num_classes: int) -> dict:
     """Accuracy, agreement with both references, latency, confusion matrix."""
+    from .evaluate import confusion
     pred = dev.reshape(len(dev), -1).argmax(1)
-    cm = np.zeros((num_classes, num_classes), np.int64)
-    np.add.at(cm, (y, pred), 1)
+    cm = confusion(y, pred, num_classes)
     per_class = cm.diagonal() / np.maximum(cm.sum(1), 1)
     return {"images": int(len(y)), "correct": int((pred == y).sum()),
             "predictions": pred.tolist(),
@@ -565,10 +560,7 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     ref_tflite = tflite.run(model, x)
     ref_tflm = tflm_reference(run, variant, model, x)
     summary = _record(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm, sessions,
-                      labels, wall, settings, ppath)
-    entry = run.stage("bench")
-    entry["seconds"] = round(time.perf_counter() - t_start, 2)
-    run.record("bench", entry)
+                      labels, wall, settings, ppath, time.perf_counter() - t_start)
     say(describe(variant, summary))
     return summary
 
@@ -661,7 +653,7 @@ def _keep_partial(results, variant, crc, ppath, run):
 
 
 def _record(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm, sessions, labels,
-            wall, settings, ppath) -> dict:
+            wall, settings, ppath, seconds: float) -> dict:
     from . import bench_plots, costmodel
     key_label = "+".join(labels)
     stem = f"bench/{variant}-{key_label}"
@@ -753,6 +745,7 @@ def _record(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm, sess
                                                "summary": summary}
     entry["results"] = results_entry
     entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    entry["seconds"] = round(seconds, 2)
     run.record("bench", entry)
     return summary
 

@@ -116,17 +116,11 @@ def _evaluate_one(run, name, blob, spec, ds, ref_pred, n_tflm, advance) -> dict:
 
 
 def _aot_beside_tflm(blob, xq, y_tflm, tflm_arena: int) -> dict:
-    """esptiny's compiled C (engine aot) on the same inputs, compared byte for byte with
-    TFLite-Micro's outputs; or why the compiler refuses the model."""
-    from .aot import host
+    """esptiny's compiled C (engine aot) on the same inputs as TFLite-Micro; or why the
+    compiler refuses the model."""
+    from .aot import compare
     from .errors import UserError
     try:
-        with host.Runner(blob) as r:
-            y = r.run(xq)
-            info = r.info
+        return compare.beside(blob, xq, y_tflm, tflm_arena)
     except UserError as e:
         return {"refused": str(e)}
-    same = np.all(y.reshape(len(xq), -1) == y_tflm.reshape(len(xq), -1), axis=1)
-    return {"images": int(len(xq)), "bit_exact_fraction": float(same.mean()),
-            "arena_bytes": info["arena_bytes"], "ram_ratio_to_tflm": info["arena_bytes"] / tflm_arena,
-            "weights_bytes": info["weights_bytes"], "weights_bytes_int8": info["weights_bytes_int8"]}

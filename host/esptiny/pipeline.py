@@ -3,7 +3,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 
 from . import atomic, data, models
 from .errors import UserError
@@ -49,9 +48,8 @@ def train(run: Run, model_name: str = "cnn", keras_model=None, data_npz=None, da
             trainer.fit(model, ds.x_train, ds.y_train, epochs, batch_size, lr, label=f"train {name}")
             trained_epochs = epochs
         acc = trainer.accuracy(model, ds.x_test, ds.y_test)
-        with atomic.atomic_path(run.file(MODEL_FILE)) as tmp:
-            model.save(tmp.with_suffix(".keras"))
-            tmp.with_suffix(".keras").replace(tmp)
+        with atomic.atomic_path(run.file(MODEL_FILE), suffix=".keras") as tmp:
+            model.save(tmp)
         entry.update(model=MODEL_FILE, model_name=name, epochs=trained_epochs,
                      batch_size=batch_size, lr=lr, seed=seed, dataset=ds_spec,
                      data_source=ds.source, labels=list(ds.labels),
@@ -65,14 +63,6 @@ def train(run: Run, model_name: str = "cnn", keras_model=None, data_npz=None, da
 def load_model(run: Run):
     from .tf import keras
     return keras.models.load_model(run.file(run.stage("train")["model"]), compile=False)
-
-
-def representative(ds, n: int) -> np.ndarray:
-    """n training images spread over the whole training set (deterministic)."""
-    if n < 1:
-        raise UserError(f"--rep-samples must be at least 1, not {n}")
-    idx = np.linspace(0, len(ds.x_train) - 1, min(n, len(ds.x_train))).astype(int)
-    return ds.x_train[idx]
 
 
 def compress(run: Run, methods=None, **options) -> dict:

@@ -87,9 +87,9 @@ def aot_rows(data: dict) -> list:
             continue
         rows.append({"variant": name,
                      "bit-exact with TFLM": f"{_pct(a['bit_exact_fraction'])} of {a['images']:,}",
-                     "arena AOT / TFLM B": f"{a['arena_bytes']:,} / {v['tflm']['arena_bytes']:,}",
-                     "RAM ratio": f"{a['ram_ratio_to_tflm']:.2f}",
-                     "weights B (packed / int8)": f"{a['weights_bytes']:,} / {a['weights_bytes_int8']:,}"})
+                     "arena AOT / TFLM B": f"{a['arena_bytes_aot']:,} / {a['arena_bytes_tflm']:,}",
+                     "RAM ratio": f"{a['ram_ratio']:.2f}",
+                     "weights B (packed / int8)": f"{a['weights_bytes_aot']:,} / {a['weights_bytes_int8']:,}"})
     return rows
 
 

@@ -18,14 +18,12 @@ def _clustered(model, ds, o, preserve_sparsity: bool, label: str):
 
 
 def make(model, ds, o, ctx):
-    from ..pipeline import representative
     m = _clustered(model, ds, o, False, "cluster")
-    return ptq.int8(m, representative(ds, o["rep_samples"])), {
+    return ptq.int8_calibrated(m, ds, o["rep_samples"]), {
         "clusters": o["clusters"], **weight_stats(m)}
 
 
 def make_sparsity_preserving(model, ds, o, ctx):
-    from ..pipeline import representative
     m = _clustered(pruned_model(model, ds, o, ctx), ds, o, True, "prune+cluster")
-    return ptq.int8(m, representative(ds, o["rep_samples"])), {
+    return ptq.int8_calibrated(m, ds, o["rep_samples"]), {
         "clusters": o["clusters"], "target_sparsity": o["sparsity"], **weight_stats(m)}

@@ -22,7 +22,6 @@ def pruned_model(model, ds, o, ctx):
 
 
 def make(model, ds, o, ctx):
-    from ..pipeline import representative
     m = pruned_model(model, ds, o, ctx)
-    return ptq.int8(m, representative(ds, o["rep_samples"])), {
+    return ptq.int8_calibrated(m, ds, o["rep_samples"]), {
         "target_sparsity": o["sparsity"], **weight_stats(m)}

@@ -38,6 +38,18 @@ def dynamic_range(model) -> bytes:
     return _convert(c)
 
 
+def representative(ds, n: int) -> np.ndarray:
+    """n training images spread over the whole training set (deterministic)."""
+    assert n >= 1, "rep_samples is checked by compress.registry.options"
+    idx = np.linspace(0, len(ds.x_train) - 1, min(n, len(ds.x_train))).astype(int)
+    return ds.x_train[idx]
+
+
+def int8_calibrated(model, ds, rep_samples: int) -> bytes:
+    """int8() calibrated on rep_samples training images of ds."""
+    return int8(model, representative(ds, rep_samples))
+
+
 def int8(model, representative: np.ndarray) -> bytes:
     """Full-integer: int8 weights, activations, input and output.
 

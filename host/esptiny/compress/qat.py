@@ -7,7 +7,6 @@ from .finetune import copy, finetune
 
 
 def make(model, ds, o, ctx):
-    from ..pipeline import representative
     q = tfmot().quantization.keras.quantize_model(copy(model))
     finetune(q, ds, o, "qat")
-    return ptq.int8(q, representative(ds, o["rep_samples"])), {}
+    return ptq.int8_calibrated(q, ds, o["rep_samples"]), {}

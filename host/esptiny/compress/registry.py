@@ -20,8 +20,7 @@ class Method:
 
 
 def _int8(model, ds, o, ctx):
-    from ..pipeline import representative
-    return ptq.int8(model, representative(ds, o["rep_samples"])), {}
+    return ptq.int8_calibrated(model, ds, o["rep_samples"]), {}
 
 
 def _qat(model, ds, o, ctx):
