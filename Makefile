@@ -25,7 +25,7 @@ venv: $(BIN)/.installed
 
 # Installs Debian's copy of Fashion-MNIST when no copy is found and we are root.
 data: venv
-	@$(BIN)/python -c "from esptiny import data; import sys; sys.exit(0 if any(data._has_all(d) for _, d in data.search_path()) else 1)" \
+	@$(BIN)/python -c "from esptiny.stages import data; import sys; sys.exit(0 if any(data._has_all(d) for _, d in data.search_path()) else 1)" \
 	  || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && $(APT_INSTALL) dataset-fashion-mnist) \
 	       || echo "no Fashion-MNIST copy found: keras will download it (online) or pass --data FILE.npz"; }
 

@@ -39,10 +39,11 @@ import tempfile
 from pathlib import Path
 
 import numpy as np
-
-from esptiny import paths, pipeline, tflite, tflm
+from esptiny import paths
 from esptiny.aot import compare, host
-from esptiny.runs import Run
+from esptiny.model import tflite, tflm
+from esptiny.stages import pipeline
+from esptiny.stages.run import Run
 
 TARGETS = {"bit_exact_fraction": 1.0, "ram_ratio": 0.75, "instr_ratio": 0.5}
 BENCH_DIR = paths.REPO / "build" / "benchmarks"

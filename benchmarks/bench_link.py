@@ -20,8 +20,9 @@ import tempfile
 import time
 from pathlib import Path
 
-from esptiny import bench, paths, pipeline
-from esptiny.runs import Run
+from esptiny import paths
+from esptiny.stages import bench, pipeline
+from esptiny.stages.run import Run
 
 
 def scratch_run(src: Path, dst: Path) -> Run:

@@ -12,10 +12,9 @@ import time
 from pathlib import Path
 
 from click.testing import CliRunner
-
 from esptiny.cli import main
-from esptiny.report import markdown
-from esptiny.runs import Run
+from esptiny.stages.report import markdown
+from esptiny.stages.run import Run
 
 
 def main_():

@@ -22,10 +22,12 @@ import time
 
 import numpy as np
 from click.testing import CliRunner
-
-from esptiny import paths, pipeline, qemu, tflite
+from esptiny import paths
 from esptiny.cli import main
-from esptiny.runs import Run
+from esptiny.devices import qemu
+from esptiny.model import tflite
+from esptiny.stages import pipeline
+from esptiny.stages.run import Run
 
 
 def demo_run(path) -> Run:
@@ -47,7 +49,7 @@ def ping_rate(fw, payload_bytes: int, n: int) -> float:
     """PING round trips a second with payload_bytes each way, as many in flight as the
     board's RX budget allows: what the emulated UART moves without any inference."""
     import serial
-    from esptiny import protocol as P
+    from esptiny.link import protocol as P
     with qemu.serve(fw) as url:
         ser = serial.serial_for_url(url, timeout=0.5)
         parser, got, sent, t0 = P.Parser(), 0, 0, None
@@ -103,7 +105,7 @@ def main_():
     pings = ping_rate(fw, x[0].nbytes, 300)
     per_inference = float(np.median(counts1))
     try:
-        from esptiny.costmodel import model_macs
+        from esptiny.targets.costmodel import model_macs
         macs = model_macs(model)
     except ImportError:  # the cost model is optional here
         macs = None

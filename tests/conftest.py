@@ -9,7 +9,7 @@ import pytest  # noqa: E402
 
 @pytest.fixture(scope="session")
 def fashion():
-    from esptiny import data
+    from esptiny.stages import data
     try:
         return data.load(download=False)
     except Exception as e:  # no copy on this machine: `make test` installs one
@@ -20,7 +20,7 @@ def fashion():
 def tiny_run(tmp_path_factory, fashion):
     """A run directory with a small CNN trained for one epoch on 3,000 images and its
     float32 and int8 variants, as the train and compress stages record them."""
-    from esptiny import pipeline
+    from esptiny.stages import pipeline
     run = pipeline.new_run(tmp_path_factory.mktemp("tiny") / "run")
     pipeline.train(run, model_name="cnn", train_limit=3000, test_limit=1000, epochs=1, seed=1)
     pipeline.compress(run, methods=["float32", "int8"], rep_samples=100)

@@ -5,10 +5,9 @@ must equal TFLite-Micro's host runtime byte for byte. Plus the pieces on their o
 quantization constants, weight packing, the activation planner."""
 import numpy as np
 import pytest
-
-from esptiny import tflm
 from esptiny.aot import host, pack, plan, quant
 from esptiny.aot.lower import Step
+from esptiny.model import tflm
 
 N_INPUTS = 64
 
@@ -17,7 +16,7 @@ def _convert(model, rep, weights="ptq"):
     """int8 .tflite: "ptq" is esptiny's own (per-channel conv, per-tensor dense);
     "per_channel" and "per_tensor" set every layer's weights one way (the converter's
     private switches), so both multiplier paths of each kernel are covered."""
-    from esptiny.compress import ptq
+    from esptiny.stages.compress import ptq
     if weights == "ptq":
         return ptq.int8(model, rep)
     from esptiny.tf import tf
@@ -151,8 +150,7 @@ def _quantize_model(n: int, s_in: float, z_in: int, s_out: float, z_out: int) ->
     """A one-op model, QUANTIZE int8 -> int8 (requantize), built with the schema's object
     API: the converter rarely emits it, TFLite-Micro runs it."""
     import flatbuffers
-
-    from esptiny.tflite_graph import schema
+    from esptiny.model.reader import schema
     S = schema()
 
     def tensor(name, buf, scale, zp):

@@ -8,11 +8,12 @@ import subprocess
 
 import numpy as np
 import pytest
-
-from esptiny import aot, pipeline, tflite, tflm
+from esptiny import aot
 from esptiny.aot import host
 from esptiny.errors import UserError
-from esptiny.runs import Run
+from esptiny.model import tflite, tflm
+from esptiny.stages import pipeline
+from esptiny.stages.run import Run
 
 N = 300
 
@@ -53,7 +54,7 @@ def test_mlp_is_bit_exact_with_tflite_micro(tmp_path, fashion):
 def test_clustered_cnn_is_packed_smaller_and_bit_exact(tiny_run):
     """16 shared values per layer (what weight clustering leaves), int8 per channel:
     4-bit indices into per-channel codebooks, about half the weight flash, same outputs."""
-    from esptiny.compress import ptq
+    from esptiny.stages.compress import ptq
     model = pipeline.load_model(tiny_run)
     for layer in model.layers:
         for v in layer.weights:
@@ -105,7 +106,7 @@ def test_arena_is_smaller_than_tflite_micro_s(cnn):
 # ---- refusals -----------------------------------------------------------------------
 
 def _tanh_model():
-    from esptiny.compress import ptq
+    from esptiny.stages.compress import ptq
     from esptiny.tf import keras
     L = keras.layers
     inp = L.Input((4, 4, 1))
@@ -136,7 +137,6 @@ def test_float_model_and_garbage_are_refused(tiny_run, tmp_path):
 def test_cli_export_refuses_unsupported_op(tiny_run, tmp_path):
     """The same one-line error through `esptiny export --engine aot`, exit status 1."""
     from click.testing import CliRunner
-
     from esptiny.cli import main
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run.path, run_dir)
@@ -154,7 +154,6 @@ def test_native_firmware_end_to_end_through_esptiny_bench(tiny_run, cnn, tmp_pat
     if shutil.which("make") is None or shutil.which("gcc") is None:
         pytest.skip("make and gcc build the native firmware")
     from click.testing import CliRunner
-
     from esptiny.cli import main
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run.path, run_dir)

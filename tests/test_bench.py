@@ -7,10 +7,12 @@ import shutil
 
 import numpy as np
 import pytest
-
-from esptiny import bench, sim, tflite, tflm
+from esptiny.crc import crc32
+from esptiny.devices import sim
 from esptiny.errors import UserError
-from esptiny.runs import Run
+from esptiny.model import tflite, tflm
+from esptiny.stages import bench
+from esptiny.stages.run import Run
 
 N = 500
 FAST = {"baud": 0}  # no link pacing: the tests check behaviour, benchmarks/ the speed
@@ -120,8 +122,8 @@ def test_two_boards_share_the_test_set(run, clean):
 def test_board_with_another_model_is_refused(run, model, tmp_path):
     other = tmp_path / "other.tflite"
     other.write_bytes(model + b"another build")  # same tensors, other bytes
-    crc_board = f"{sim.P.crc32(model + b'another build'):08x}"
-    crc_ours = f"{sim.P.crc32(model):08x}"
+    crc_board = f"{crc32(model + b'another build'):08x}"
+    crc_ours = f"{crc32(model):08x}"
     with sim.start(other, sim.SimOptions()) as url:
         with pytest.raises(UserError, match=f"CRC32 {crc_board}.*CRC32 {crc_ours}"):
             bench.run_bench(run, "int8", ports=(url,), limit=10)

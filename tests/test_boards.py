@@ -3,10 +3,9 @@ import configparser
 import re
 
 import pytest
-
-from esptiny import boards, export
 from esptiny.errors import UserError
 from esptiny.paths import REPO
+from esptiny.targets import boards, export
 
 EXPECTED = {  # name: (PlatformIO board, cores, MHz, flash MB, app partition bytes)
     "esp32": ("esp32dev", 2, 240, 4, 0x3F0000),

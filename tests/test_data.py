@@ -4,9 +4,8 @@ import struct
 
 import numpy as np
 import pytest
-
-from esptiny import data
 from esptiny.errors import UserError
+from esptiny.stages import data
 
 
 def write_idx(path, array):

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 import yaml
-
-from esptiny import boards, build, export, fit
 from esptiny.errors import UserError
 from esptiny.paths import FIRMWARE, REPO
+from esptiny.targets import boards, export, fit
+from esptiny.targets import platformio as build
 
 GXX = shutil.which("g++")
 GCC = shutil.which("gcc")
@@ -26,7 +26,7 @@ GCC = shutil.which("gcc")
 def mlp_run(tmp_path_factory, fashion):
     """The seed's MLP, one epoch on 1,000 images, with int8 and the two variants TFLite-Micro
     cannot run (float16 weights, dynamic range)."""
-    from esptiny import pipeline
+    from esptiny.stages import pipeline
     run = pipeline.new_run(tmp_path_factory.mktemp("mlp") / "run")
     pipeline.train(run, model_name="mlp", train_limit=1000, test_limit=200, epochs=1, seed=2)
     pipeline.compress(run, methods=["int8", "float16", "dynamic"], rep_samples=50)
@@ -87,7 +87,7 @@ def test_array_crc_and_resolver_are_exactly_the_model(which, tiny_run, mlp_run, 
 
 
 def test_model_config_matches_the_interpreter(tiny_run, tmp_path):
-    from esptiny import tflite
+    from esptiny.model import tflite
     data = tiny_run.variant_path("int8").read_bytes()
     d_in, d_out = tflite.io_details(data)
     export.export(tiny_run, "int8", "esp32c3", out=tmp_path / "p")
@@ -201,7 +201,7 @@ def test_projects_render_for_every_board_and_variant(board, variant, tiny_run, t
 
 
 def test_arena_is_the_host_recording_plus_the_stated_margin(tiny_run, tmp_path):
-    from esptiny import tflm
+    from esptiny.model import tflm
     data = tiny_run.variant_path("int8").read_bytes()
     recorded = tflm.arena_bytes(data)["total"]
     totals = {}
@@ -320,7 +320,7 @@ def test_into_repo_writes_only_the_model_files(tiny_run, tmp_path, monkeypatch):
 def test_repository_build_files_are_the_rendered_templates():
     stale = [str(p.relative_to(REPO)) for p, text in export.repo_files().items()
              if not p.exists() or p.read_text() != text]
-    assert stale == [], "regenerate with: python -c 'from esptiny import export; " \
+    assert stale == [], "regenerate with: python -c 'from esptiny.targets import export; " \
                         "[p.write_text(t) for p, t in export.repo_files().items()]'"
 
 

@@ -4,10 +4,9 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
 from esptiny.cli import main
-from esptiny.compress.registry import DEFAULT_METHODS
-from esptiny.runs import Run
+from esptiny.stages.compress.registry import DEFAULT_METHODS
+from esptiny.stages.run import Run
 
 
 @pytest.fixture(scope="module")
@@ -48,7 +47,7 @@ def test_every_variant_on_real_data(fashion_run):
 
 
 def test_run_exports_the_int8_firmware(fashion_run):
-    from esptiny.export import parse_c_array
+    from esptiny.targets.export import parse_c_array
     exp = fashion_run.stage("export")
     text = json.dumps(exp)
     assert "int8" in text and "esp32" in text

@@ -1,8 +1,7 @@
 """Model builders: the sizes the issue sets, and loading users' models."""
 import pytest
-
-from esptiny import models
 from esptiny.errors import UserError
+from esptiny.stages import models
 
 
 def test_cnn_stays_under_100k_parameters():

@@ -12,11 +12,10 @@ import struct
 import subprocess
 
 import pytest
+from esptiny.link import protocol as P
+from esptiny.paths import DOCS, FIRMWARE
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
-
-from esptiny import protocol as P
-from esptiny.paths import DOCS, FIRMWARE
 
 PROGRAM = FIRMWARE / "build" / "parse-events"
 C_MAX_PAYLOAD = 4096  # the program's ESPT_MAX_PAYLOAD (the default build)

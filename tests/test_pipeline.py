@@ -4,13 +4,13 @@ import json
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from esptiny import evaluate, pipeline, report, tflite
 from esptiny.cli import main
-from esptiny.compress import registry
 from esptiny.errors import UserError
-from esptiny.runs import Run
-from esptiny.tflite_graph import Graph
+from esptiny.model import tflite
+from esptiny.model.reader import Graph
+from esptiny.stages import evaluate, pipeline, report
+from esptiny.stages.compress import registry
+from esptiny.stages.run import Run
 
 
 @pytest.fixture(scope="module")

@@ -3,11 +3,10 @@ file), payload round trips, and the parser's recovery from noise, whatever the c
 import struct
 
 import pytest
+from esptiny.link import protocol as P
+from esptiny.paths import DOCS
 from hypothesis import given, settings
 from hypothesis import strategies as st
-
-from esptiny import protocol as P
-from esptiny.paths import DOCS
 
 
 def _vectors():

@@ -9,8 +9,8 @@ import re
 import numpy as np
 import pytest
 from click.testing import CliRunner
-
-from esptiny import qemu
+from esptiny.crc import crc32
+from esptiny.devices import qemu
 from esptiny.errors import UserError
 
 MISSING = qemu.missing_packages()
@@ -68,12 +68,12 @@ def test_board_selftest(tmp_path):
 def test_trap_reported_to_the_host(tmp_path):
     """A board that dies is named as such, not left as a silent port error: the
     self-test traps right after boot, before any READY."""
-    from esptiny import bench
+    from esptiny.link import client
     qemu.selftest(tmp_path)
     fw = qemu.Firmware(tmp_path / "selftest.elf", {}, 0)
     with pytest.raises(UserError) as e:
         with qemu.serve(fw) as url:
-            bench.Session(url, "qemu-rv32", bench.Settings(reset=False, ready_timeout=5)).connect()
+            client.Session(url, "qemu-rv32", client.Settings(reset=False, ready_timeout=5)).connect()
     assert str(e.value).startswith("the emulated board stopped (the firmware trapped: mcause 7, "
                                    "store access fault")
 
@@ -83,7 +83,7 @@ def test_cross_build_fits(tiny_run, tmp_path):
     model = tiny_run.variant_path("int8").read_bytes()
     fw = qemu.build(model, tmp_path / "fw")
     s = fw.sizes
-    assert fw.elf.exists() and fw.model_crc32 == qemu.protocol.crc32(model)
+    assert fw.elf.exists() and fw.model_crc32 == crc32(model)
     # The weights are constants in flash; the arena, the buffers and the stack in RAM.
     assert len(model) // 2 < s["rodata_bytes"] < s["flash_bytes"] <= qemu.FLASH_LIMIT
     assert s["flash_bytes"] >= s["text_bytes"] + s["rodata_bytes"] + s["data_bytes"]
@@ -115,7 +115,7 @@ def test_bench_equals_tflm(tiny_run):
 
 @needs_tools
 def test_instruction_counts_reproducible(tiny_run, tmp_path):
-    from esptiny import tflite, tflm
+    from esptiny.model import tflite, tflm
     model = tiny_run.variant_path("int8").read_bytes()
     in_d, _ = tflite.io_details(model)
     x = tflite.to_input(tiny_run.dataset().x_test[:40], in_d)
@@ -133,7 +133,7 @@ def test_instruction_counts_reproducible(tiny_run, tmp_path):
 def test_oversize_model_refused(tmp_path):
     """A conv layer whose 28x28x512 int8 output alone (401,408 bytes) leaves no room in
     400 KB of RAM: the build stops with the numbers, and no firmware is left to run."""
-    from esptiny.compress import ptq
+    from esptiny.stages.compress import ptq
     from esptiny.tf import keras
     L = keras.layers
     model = keras.Sequential([L.Input((28, 28, 1)), L.Conv2D(512, 3, padding="same", activation="relu"),

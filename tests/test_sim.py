@@ -8,9 +8,9 @@ from contextlib import contextmanager
 import numpy as np
 import pytest
 import serial
-
-from esptiny import protocol as P
-from esptiny import sim, tflite, tflm
+from esptiny.devices import sim
+from esptiny.link import protocol as P
+from esptiny.model import tflite, tflm
 
 
 @pytest.fixture(scope="module")

@@ -1,10 +1,9 @@
 """Reading .tflite flatbuffers: ops, parameters, sparsity and MACs against hand counts."""
 import numpy as np
 import pytest
-
-from esptiny.compress import ptq
 from esptiny.errors import UserError
-from esptiny.tflite_graph import Graph
+from esptiny.model.reader import Graph
+from esptiny.stages.compress import ptq
 
 
 @pytest.fixture(scope="module")

@@ -15,8 +15,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .. import atomic
-from ..protocol import crc32
-from . import codegen, plan as planner
+from ..crc import crc32
+from . import codegen
+from . import plan as planner
 from .lower import SUPPORTED, Lowering
 
 __all__ = ["generate", "compile_model", "SUPPORTED"]

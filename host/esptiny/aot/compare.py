@@ -7,7 +7,7 @@ import time
 
 import numpy as np
 
-from .. import tflm
+from ..model import tflm
 from . import host
 
 

@@ -12,44 +12,15 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ..errors import UserError
-from ..tflite_graph import Graph
+from ..model.reader import Graph, Tensor, type_code
 from . import pack as packing
 from . import quant
 
 SUPPORTED = ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED", "MAX_POOL_2D",
              "AVERAGE_POOL_2D", "RESHAPE", "SOFTMAX", "ADD", "QUANTIZE")
-INT8, INT32 = 9, 2
-TYPE_NAMES = {0: "float32", 1: "float16", 2: "int32", 3: "uint8", 4: "int64", 7: "int16",
-              9: "int8", 17: "int4"}
+INT8, INT32 = type_code("int8"), type_code("int32")
 MAX_FUSED_POOL_ROWS = 16  # ESPT_AOT_MAX_POOL_ROWS in espt_aot_conv.c
 NEEDS_OPTIONS = ("CONV_2D", "DEPTHWISE_CONV_2D", "MAX_POOL_2D", "AVERAGE_POOL_2D")
-
-
-@dataclass
-class Tensor:
-    index: int
-    name: str
-    shape: tuple
-    dtype: int
-    scales: np.ndarray
-    zero_points: np.ndarray
-    quant_dim: int
-    data: np.ndarray | None
-
-    @property
-    def numel(self) -> int:
-        return int(np.prod(self.shape)) if self.shape else 1
-
-    @property
-    def scale(self) -> float:
-        return float(self.scales[0]) if self.scales.size else 0.0
-
-    @property
-    def zero_point(self) -> int:
-        return int(self.zero_points[0]) if self.zero_points.size else 0
-
-    def shape_str(self) -> str:
-        return "x".join(str(d) for d in self.shape)
 
 
 @dataclass
@@ -91,16 +62,15 @@ class Lowering:
         self.fuse = fuse
         self.alias: dict[int, int] = {}   # reshape output -> its input
         self.steps: list[Step] = []
-        sg = self.g.sg
-        if sg.inputs is None or sg.outputs is None or len(sg.inputs) != 1 or len(sg.outputs) != 1:
+        if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
             raise UserError("the AOT engine compiles single-input, single-output models")
-        self.input_index, self.output_index = int(sg.inputs[0]), int(sg.outputs[0])
-        self.tensors = [self._tensor(i) for i in range(len(sg.tensors or []))]
+        (self.input_index,), (self.output_index,) = self.g.inputs, self.g.outputs
+        self.tensors = self.g.tensors
         for role, i in (("input", self.input_index), ("output", self.output_index)):
             t = self.tensors[i]
             if t.dtype != INT8:
                 raise UserError(f"the AOT engine compiles full-integer int8 models; this model's {role} "
-                                f"is {TYPE_NAMES.get(t.dtype, t.dtype)} (export the int8 variant)")
+                                f"is {t.dtype_name} (export the int8 variant)")
         self.consumers: dict[int, list] = {}
         for k, op in enumerate(self.g.ops):
             for i in op.inputs:
@@ -108,20 +78,6 @@ class Lowering:
                     self.consumers.setdefault(int(i), []).append(k)
 
     # ---- tensors -------------------------------------------------------------
-
-    def _tensor(self, i: int) -> Tensor:
-        t = self.g.tensor(i)
-        q = t.quantization
-        scales = np.asarray(q.scale if q is not None and q.scale is not None else [], np.float32)
-        zps = np.asarray(q.zeroPoint if q is not None and q.zeroPoint is not None else [], np.int64)
-        name = t.name.decode(errors="replace") if isinstance(t.name, bytes) else str(t.name or "")
-        data = None
-        if t.buffer and t.buffer < len(self.g.model.buffers):
-            buf = self.g.model.buffers[t.buffer].data
-            if buf is not None and len(buf):
-                data = self.g.constant(i)
-        return Tensor(i, name, self.g.shape(i), int(t.type), scales, zps,
-                      int(q.quantizedDimension) if q is not None else 0, data)
 
     def root(self, i: int) -> int:
         while i in self.alias:
@@ -148,7 +104,7 @@ class Lowering:
             self._refuse(k, "a required input is missing")
         t = self.tensors[i]
         if t.dtype != INT8:
-            self._refuse(k, f"tensor '{t.name}' is {TYPE_NAMES.get(t.dtype, t.dtype)}; the AOT engine runs int8 only")
+            self._refuse(k, f"tensor '{t.name}' is {t.dtype_name}; the AOT engine runs int8 only")
         if t.data is not None:
             self._refuse(k, f"tensor '{t.name}' is a constant where the kernel expects an activation")
         if t.scales.size != 1:
@@ -192,7 +148,7 @@ class Lowering:
                 bad = [self.tensors[i] for i in list(op.inputs) + list(op.outputs)
                        if i >= 0 and self.tensors[i].dtype not in (INT8, INT32)]
                 t = bad[0] if bad else self.tensors[op.outputs[0]]
-                self._refuse(k, f"tensor '{t.name}' is {TYPE_NAMES.get(t.dtype, t.dtype)}; "
+                self._refuse(k, f"tensor '{t.name}' is {t.dtype_name}; "
                                 "the AOT engine runs int8 only")
             if len(op.outputs) != 1:
                 self._refuse(k, f"{len(op.outputs)} outputs")
@@ -266,7 +222,7 @@ class Lowering:
         if w.data is None:
             self._refuse(k, f"weights '{w.name}' are not constant")
         if w.dtype != INT8:
-            self._refuse(k, f"weights '{w.name}' are {TYPE_NAMES.get(w.dtype, w.dtype)}; the AOT engine runs int8 only")
+            self._refuse(k, f"weights '{w.name}' are {w.dtype_name}; the AOT engine runs int8 only")
         if w.scales.size not in (1, channels):
             self._refuse(k, f"weights '{w.name}' have {w.scales.size} scales for {channels} channels")
         if w.scales.size > 1 and w.quant_dim != quant_dim:

@@ -7,7 +7,7 @@ VARIANT = click.option("--variant", default="int8", show_default=True,
 
 
 def _chips():
-    from ..costmodel import CHIPS
+    from ..targets.costmodel import CHIPS
     return list(CHIPS)
 
 
@@ -49,8 +49,8 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
     \b
       esptiny bench RUN --port /dev/pts/N
     """
-    from .. import sim as simmod
-    from ..runs import Run
+    from ..devices import sim as simmod
+    from ..stages.run import Run
     opts = simmod.SimOptions(chip=chip, baud=baud, corrupt_rate=corrupt_rate, drop_rate=drop_rate,
                              fault_on=fault_on, reset_after=tuple(reset_after), hang_after=hang_after,
                              seed=seed, arena_bytes=arena_bytes, rx_buffer_bytes=rx_buffer_bytes,
@@ -95,8 +95,8 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
 
     Writes bench/<variant>-<port>.json and plots into RUN and adds them to its report.
     With no --port (or --port sim) a virtual board is started for the run."""
-    from ..bench import run_bench
-    from ..runs import Run
+    from ..stages.bench import run_bench
+    from ..stages.run import Run
     run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
               reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
               resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})

@@ -1,8 +1,8 @@
 """Commands for the firmware: export a run's model as a PlatformIO project, build, flash."""
 import click
 
-from ..boards import BOARDS
-from ..export import CONSOLES, ENGINES
+from ..targets.boards import BOARDS
+from ..targets.export import CONSOLES, ENGINES
 
 PROJECT_DIR = click.argument("project", metavar="DIR", type=click.Path(file_okay=False))
 ENV = click.option("-e", "--env", "env", metavar="ENV",
@@ -40,8 +40,8 @@ def export(run_dir, variant, board, engine, out, into_repo, console):
     RAM; then writes platformio.ini, the firmware sources and the generated model files.
     Build and flash it with `esptiny build DIR` and `esptiny flash DIR --port PORT`.
     """
-    from ..export import export as run_export
-    from ..runs import Run
+    from ..stages.run import Run
+    from ..targets.export import export as run_export
     if into_repo and out:
         raise click.UsageError("--into-repo writes firmware/model/; leave out --out")
     run_export(Run(run_dir), variant=variant, board=board, engine=engine, out=out,
@@ -58,7 +58,7 @@ def build(project, env, timeout):
     The first build downloads PlatformIO's ESP32 platform, ESP-IDF, its toolchains and the
     esp-tflite-micro component, so it needs the internet once.
     """
-    from ..build import build as run_build
+    from ..targets.platformio import build as run_build
     run_build(project, env=env, echo=click.echo, timeout=timeout)
 
 
@@ -69,7 +69,7 @@ def build(project, env, timeout):
 @TIMEOUT
 def flash(project, port, env, timeout):
     """Build and flash an exported project (`pio run -d DIR -t upload --upload-port PORT`)."""
-    from ..build import flash as run_flash
+    from ..targets.platformio import flash as run_flash
     run_flash(project, port, env=env, echo=click.echo, timeout=timeout)
 
 

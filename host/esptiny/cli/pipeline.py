@@ -31,7 +31,7 @@ def train_options(f):
 
 
 def compress_options(f):
-    from ..compress.registry import DEFAULTS, METHODS
+    from ..stages.compress.registry import DEFAULTS, METHODS
     f = click.option("--finetune-limit", type=click.IntRange(min=1),
                      help="Fine-tune on only the first N training images.")(f)
     f = click.option("--finetune-lr", type=click.FloatRange(min=0, min_open=True),
@@ -62,7 +62,7 @@ def train(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data_n
 
     Fashion-MNIST by default; --data for your own .npz; --keras-model to start from your
     own saved model (with --epochs 0 it is adopted as it is)."""
-    from .. import pipeline
+    from ..stages import pipeline
     pipeline.train(pipeline.new_run(run_dir), model_name, keras_model, data_npz, data_dir,
                    train_limit, test_limit, epochs, batch_size, lr, seed)
 
@@ -82,8 +82,8 @@ def compress(run_dir, methods, rep_samples, sparsity, clusters, finetune_epochs,
     pruned            magnitude pruning to --sparsity, stripped, then int8
     clustered         weight clustering to --clusters, stripped, then int8
     pruned_clustered  pruning + sparsity-preserving clustering, then int8"""
-    from .. import pipeline
-    from ..runs import Run
+    from ..stages import pipeline
+    from ..stages.run import Run
     pipeline.compress(Run(run_dir), _methods(methods), rep_samples=rep_samples, sparsity=sparsity,
                       clusters=clusters, finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                       finetune_limit=finetune_limit)
@@ -97,8 +97,8 @@ def compress(run_dir, methods, rep_samples, sparsity, clusters, finetune_epochs,
 def evaluate(run_dir, variants, tflm_limit):
     """Measure every variant: accuracy, agreement, size, sparsity, MACs (TFLite interpreter);
     accuracy, agreement and arena bytes on TFLite-Micro's host runtime for deployable ones."""
-    from ..evaluate import evaluate as run_evaluate
-    from ..runs import Run
+    from ..stages.evaluate import evaluate as run_evaluate
+    from ..stages.run import Run
     run_evaluate(Run(run_dir), _methods(variants) if variants else None, tflm_limit)
 
 
@@ -106,8 +106,8 @@ def evaluate(run_dir, variants, tflm_limit):
 @RUN_DIR
 def report(run_dir):
     """Write report.json, report.md, report.html and the plots from what RUN holds."""
-    from ..report import report as run_report
-    from ..runs import Run
+    from ..stages.report import report as run_report
+    from ..stages.run import Run
     run_report(Run(run_dir))
 
 
@@ -130,10 +130,10 @@ def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data
     """The whole pipeline into RUN: train, compress, evaluate, export the int8 variant as
     a firmware project, bench it on the virtual board, report. Each stage can be rerun
     alone with its own command."""
-    from .. import pipeline
     from ..errors import UserError
-    from ..evaluate import evaluate as run_evaluate
-    from ..report import report as run_report
+    from ..stages import pipeline
+    from ..stages.evaluate import evaluate as run_evaluate
+    from ..stages.report import report as run_report
     if (bench or do_export) and "int8" not in _methods(methods):
         raise UserError("export and bench need the int8 variant: add int8 to --methods, "
                         "or pass --no-export --no-bench")
@@ -145,10 +145,10 @@ def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data
                       finetune_limit=finetune_limit)
     run_evaluate(run, tflm_limit=tflm_limit)
     if do_export:
-        from ..export import export
+        from ..targets.export import export
         export(run, variant="int8", board=board)
     if bench:
-        from ..bench import run_bench
+        from ..stages.bench import run_bench
         run_bench(run, variant="int8", ports=("sim",),
                   limit=min(bench_limit, run.stage("train")["test_images"]))
     run_report(run)

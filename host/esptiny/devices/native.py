@@ -1,0 +1,112 @@
+"""The real firmware as a virtual board: the portable core (firmware/core), the POSIX board
+(firmware/boards/posix) and the AOT engine with the model compiled to C, built with the
+host's gcc and served on a pseudo-terminal. `esptiny bench RUN --port native` starts it,
+so the host talks through pyserial to the same C that ships to the ESP32.
+
+Cycles in its replies are host nanoseconds (CLOCK_MONOTONIC, the POSIX board's clock),
+not a CPU counter; the figures that matter here are bit-exact outputs and the protocol.
+"""
+from __future__ import annotations
+
+import os
+import select
+import shutil
+import signal
+import subprocess
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import atomic, paths
+from ..crc import crc32
+from ..errors import UserError
+
+EXE = "firmware-native"
+START_TIMEOUT_S = 10.0
+
+
+def build(model_bytes: bytes, build_dir) -> Path:
+    """Build firmware-native for this model into build_dir (skipped when it is current)."""
+    from .. import aot
+    from ..aot import host
+    model_bytes = bytes(model_bytes)
+    build_dir = Path(build_dir).resolve()
+    exe = build_dir / EXE
+    stamp = build_dir / "model.crc32"
+    crc = crc32(model_bytes)
+    if exe.exists() and stamp.exists() and stamp.read_text().strip() == f"{crc:08x}":
+        return exe
+    if shutil.which("make") is None:
+        raise UserError("building the native firmware needs `make` and `gcc` on this machine")
+    gen = build_dir / "model"
+    aot.generate(model_bytes, gen)
+    srcs = " ".join(str(p) for p in host.engine_sources(gen))
+    cflags = " ".join(host.include_flags(gen))
+    with atomic.atomic_path(exe) as tmp:
+        r = subprocess.run(["make", "--no-print-directory", "-C", str(paths.FIRMWARE), "native",
+                            f"ENGINE_SRCS={srcs}", f"ENGINE_CFLAGS={cflags}", f"OUT={tmp}"],
+                           capture_output=True, text=True)
+        if r.returncode != 0:
+            log = build_dir / "build.log"
+            atomic.write_text(log, r.stdout + r.stderr)
+            first = next((ln for ln in (r.stdout + r.stderr).splitlines() if "error" in ln.lower()),
+                         "make failed")
+            raise UserError(f"building the native firmware failed: {first.strip()[:200]} (log: {log})")
+        os.chmod(tmp, 0o755)
+    atomic.write_text(stamp, f"{crc:08x}\n")
+    return exe
+
+
+@contextmanager
+def serve(exe) -> str:
+    """Start firmware-native on a new pseudo-terminal; yield its path; stop it on exit."""
+    proc = subprocess.Popen([str(exe), "--pty"], stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            start_new_session=True)
+    try:
+        line = _first_line(proc, START_TIMEOUT_S)
+        if not line.startswith("PTY "):
+            err = proc.stderr.read().decode(errors="replace").strip() if proc.poll() is not None else ""
+            raise UserError(f"the native firmware did not start: {(err or line or 'no output')[:200]}")
+        yield line[4:].strip()
+    finally:
+        _stop(proc)
+
+
+def _first_line(proc, timeout: float) -> str:
+    deadline = time.monotonic() + timeout
+    buf = b""
+    while b"\n" not in buf and time.monotonic() < deadline:
+        ready, _, _ = select.select([proc.stdout], [], [], 0.1)
+        if ready:
+            chunk = os.read(proc.stdout.fileno(), 256)
+            if not chunk:
+                break
+            buf += chunk
+        elif proc.poll() is not None:
+            break
+    return buf.decode(errors="replace").split("\n")[0]
+
+
+def _stop(proc):
+    """The firmware exits by itself when the host closes the pty; make sure it did."""
+    try:
+        proc.wait(timeout=2.0)
+    except subprocess.TimeoutExpired:
+        os.killpg(proc.pid, signal.SIGTERM)  # its own session: only what we started
+        try:
+            proc.wait(timeout=2.0)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+    for f in (proc.stdout, proc.stderr):
+        if f:
+            f.close()
+
+
+@contextmanager
+def port(run, variant: str, options=None):
+    """ports.py's "native": the run's variant compiled into firmware-native, on a pty."""
+    model = run.variant_path(variant).read_bytes()
+    exe = build(model, run.path / "native" / variant)
+    with serve(exe) as path:
+        yield path

@@ -1,0 +1,249 @@
+"""The serial protocol, host side: frames, the resynchronising parser, message payloads.
+
+docs/protocol.md is the specification; firmware/core/protocol.c is the device side.
+Both are tested against docs/protocol-vectors.txt.
+"""
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass, field
+
+from ..crc import crc32
+
+MAGIC = b"\xa5\x5a"
+HEADER = struct.Struct("<2sBHH")  # magic, type, seq, payload length
+HEADER_BYTES = HEADER.size  # 7
+CRC_BYTES = 4
+OVERHEAD = HEADER_BYTES + CRC_BYTES
+PROTOCOL_VERSION = 1
+SEQ_UNKNOWN = 0xFFFF
+DEFAULT_MAX_PAYLOAD = 4096
+
+# Frame types: host -> device below 0x80, device -> host from 0x80.
+INFO_REQ = 0x01
+INFER_REQ = 0x02
+PING_REQ = 0x03
+READY = 0x80
+INFO_RSP = 0x81
+INFER_RSP = 0x82
+PONG = 0x83
+ERROR = 0xEE
+
+# Error codes carried by ERROR frames.
+ERR_CRC = 1
+ERR_OVERSIZE = 2
+ERR_TRUNCATED = 3
+ERR_UNKNOWN_TYPE = 4
+ERR_BAD_LENGTH = 5
+ERR_NOT_READY = 6
+ERR_INVOKE_FAILED = 7
+ERROR_NAMES = {
+    ERR_CRC: "crc", ERR_OVERSIZE: "oversize", ERR_TRUNCATED: "truncated",
+    ERR_UNKNOWN_TYPE: "unknown type", ERR_BAD_LENGTH: "bad length",
+    ERR_NOT_READY: "not ready", ERR_INVOKE_FAILED: "invoke failed",
+}
+
+# TFLite TensorType codes used in INFO.
+DTYPE_FLOAT32, DTYPE_UINT8, DTYPE_INT16, DTYPE_INT8 = 0, 3, 7, 9
+DTYPE_NAMES = {DTYPE_FLOAT32: "float32", DTYPE_UINT8: "uint8", DTYPE_INT16: "int16", DTYPE_INT8: "int8"}
+DTYPE_SIZES = {DTYPE_FLOAT32: 4, DTYPE_UINT8: 1, DTYPE_INT16: 2, DTYPE_INT8: 1}
+
+ENGINE_NAMES = {0: "tflm", 1: "aot"}
+STATUS_NAMES = {0: "ready", 1: "arena too small", 2: "model invalid"}
+
+
+def encode_frame(ftype: int, seq: int, payload: bytes = b"") -> bytes:
+    if not 0 <= len(payload) <= 0xFFFF:
+        raise ValueError(f"payload of {len(payload)} bytes does not fit a frame")
+    body = struct.pack("<BHH", ftype, seq & 0xFFFF, len(payload)) + payload
+    return MAGIC + body + struct.pack("<I", crc32(body))
+
+
+@dataclass(frozen=True)
+class Frame:
+    type: int
+    seq: int
+    payload: bytes
+
+
+@dataclass(frozen=True)
+class ParseError:
+    """The parser rejected the bytes at the head of its buffer."""
+    code: int
+    seq: int  # from the rejected header: a hint, not to be trusted
+
+
+class Parser:
+    """Byte stream -> Frames and ParseErrors, skipping noise and resynchronising.
+
+    The algorithm (docs/protocol.md, "Parsing") is the device's too, so the host and
+    the virtual board see a stream exactly as the firmware does.
+    """
+
+    def __init__(self, max_payload: int = DEFAULT_MAX_PAYLOAD):
+        self.max_payload = max_payload
+        self.buf = bytearray()
+        self.noise_bytes = 0
+
+    def feed(self, data: bytes) -> list:
+        self.buf += data
+        return self._scan()
+
+    def timeout(self) -> list:
+        """The link went quiet: a partial frame at the head will never complete."""
+        events = []
+        if len(self.buf) >= 2 and self.buf[:2] == MAGIC:
+            seq = self._header()[2] if len(self.buf) >= HEADER_BYTES else SEQ_UNKNOWN
+            events.append(ParseError(ERR_TRUNCATED, seq))
+            del self.buf[:1]
+            events += self._scan()
+        return events
+
+    def pending(self) -> int:
+        return len(self.buf)
+
+    def _header(self):
+        return HEADER.unpack_from(self.buf)
+
+    def _sync(self):
+        i = self.buf.find(MAGIC)
+        if i < 0:  # keep a trailing first magic byte: the second may follow
+            i = len(self.buf) - 1 if self.buf[-1:] == MAGIC[:1] else len(self.buf)
+        self.noise_bytes += i
+        del self.buf[:i]
+
+    def _scan(self) -> list:
+        events = []
+        while True:
+            self._sync()
+            if len(self.buf) < HEADER_BYTES:
+                return events
+            _, ftype, seq, length = self._header()
+            if length > self.max_payload:
+                events.append(ParseError(ERR_OVERSIZE, seq))
+                del self.buf[:1]
+                continue
+            end = HEADER_BYTES + length
+            if len(self.buf) < end + CRC_BYTES:
+                return events
+            (crc,) = struct.unpack_from("<I", self.buf, end)
+            if crc != crc32(bytes(self.buf[2:end])):
+                events.append(ParseError(ERR_CRC, seq))
+                del self.buf[:1]
+                continue
+            events.append(Frame(ftype, seq, bytes(self.buf[HEADER_BYTES:end])))
+            del self.buf[:end + CRC_BYTES]
+
+
+# ---- payloads -------------------------------------------------------------
+
+TENSOR = struct.Struct("<BB4Hfi")  # dtype, ndims, dims[4], scale, zero point
+INFO_FIXED = struct.Struct("<BBBBIIIIIHH")
+INFER_RSP_HEAD = struct.Struct("<QI")  # cycles, microseconds
+
+
+@dataclass(frozen=True)
+class TensorInfo:
+    dtype: int
+    shape: tuple
+    scale: float
+    zero_point: int
+
+    @property
+    def nbytes(self) -> int:
+        n = DTYPE_SIZES[self.dtype]
+        for d in self.shape:
+            n *= d
+        return n
+
+    def pack(self) -> bytes:
+        if not 1 <= len(self.shape) <= 4:
+            raise ValueError(f"tensor of rank {len(self.shape)}: INFO carries ranks 1 to 4")
+        dims = list(self.shape) + [1] * (4 - len(self.shape))
+        return TENSOR.pack(self.dtype, len(self.shape), *dims, self.scale, self.zero_point)
+
+    @classmethod
+    def unpack(cls, data: bytes, offset: int = 0) -> "TensorInfo":
+        dtype, ndims, *rest = TENSOR.unpack_from(data, offset)
+        dims, scale, zp = rest[:4], rest[4], rest[5]
+        if not 1 <= ndims <= 4:
+            raise ValueError(f"bad tensor rank {ndims}")
+        return cls(dtype, tuple(dims[:ndims]), scale, zp)
+
+
+def _pack_str(s: str) -> bytes:
+    b = s.encode()[:255]
+    return bytes([len(b)]) + b
+
+
+@dataclass(frozen=True)
+class Info:
+    model_crc32: int
+    model_bytes: int
+    arena_bytes: int
+    arena_used_bytes: int
+    cpu_mhz: int
+    max_payload: int
+    rx_buffer_bytes: int
+    input: TensorInfo
+    output: TensorInfo
+    chip: str
+    firmware_version: str
+    status: int = 0
+    engine: int = 0
+    protocol_version: int = PROTOCOL_VERSION
+
+    def pack(self) -> bytes:
+        fixed = INFO_FIXED.pack(self.protocol_version, self.status, self.engine, 0,
+                                self.model_crc32, self.model_bytes, self.arena_bytes,
+                                self.arena_used_bytes, self.cpu_mhz, self.max_payload,
+                                self.rx_buffer_bytes)
+        return (fixed + self.input.pack() + self.output.pack()
+                + _pack_str(self.chip) + _pack_str(self.firmware_version))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "Info":
+        try:
+            (pv, status, engine, _, crc, mbytes, arena, used, mhz, maxp,
+             rxb) = INFO_FIXED.unpack_from(data)
+            off = INFO_FIXED.size
+            tin = TensorInfo.unpack(data, off)
+            tout = TensorInfo.unpack(data, off + TENSOR.size)
+            off += 2 * TENSOR.size
+            chip = data[off + 1:off + 1 + data[off]].decode(errors="replace")
+            off += 1 + data[off]
+            ver = data[off + 1:off + 1 + data[off]].decode(errors="replace")
+        except (struct.error, IndexError) as e:
+            raise ValueError(f"malformed INFO payload ({len(data)} bytes): {e}") from None
+        return cls(crc, mbytes, arena, used, mhz, maxp, rxb, tin, tout, chip, ver,
+                   status, engine, pv)
+
+
+@dataclass(frozen=True)
+class InferResult:
+    cycles: int
+    micros: int
+    output: bytes = field(repr=False)
+
+    def pack(self) -> bytes:
+        return INFER_RSP_HEAD.pack(self.cycles, self.micros) + self.output
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "InferResult":
+        if len(data) < INFER_RSP_HEAD.size:
+            raise ValueError(f"INFER reply of {len(data)} bytes is shorter than its head")
+        cycles, micros = INFER_RSP_HEAD.unpack_from(data)
+        return cls(cycles, micros, data[INFER_RSP_HEAD.size:])
+
+
+def pack_error(code: int, message: str = "") -> bytes:
+    return bytes([code, 0]) + message.encode()[:64]
+
+
+def unpack_error(data: bytes) -> tuple:
+    code = data[0] if data else 0
+    return code, data[2:].decode(errors="replace")
+
+
+def pack_ready(status: int, model_crc32: int) -> bytes:
+    return struct.pack("<BBI", PROTOCOL_VERSION, status, model_crc32)

@@ -1,0 +1,67 @@
+"""The TFLite interpreter (ai-edge-litert): the reference every other runtime is held to."""
+from __future__ import annotations
+
+import numpy as np
+
+from ..errors import UserError
+from ..quiet import captured_stderr
+
+
+def interpreter(model_bytes: bytes):
+    from ai_edge_litert.interpreter import Interpreter
+    try:
+        with captured_stderr(replay_on_error=False):  # LiteRT announces XNNPACK on fd 2
+            interp = Interpreter(model_content=bytes(model_bytes), num_threads=1)
+            interp.allocate_tensors()
+    except (RuntimeError, ValueError) as e:
+        raise UserError(f"not a usable TFLite model: {str(e).splitlines()[0][:160]}") from None
+    return interp
+
+
+def io_details(model_bytes: bytes) -> tuple:
+    """(input details, output details) of a single-input, single-output model."""
+    interp = interpreter(model_bytes)
+    ins, outs = interp.get_input_details(), interp.get_output_details()
+    if len(ins) != 1 or len(outs) != 1:
+        raise UserError(f"a classifier has one input and one output; this model has {len(ins)} and {len(outs)}")
+    return ins[0], outs[0]
+
+
+def quant_params(details: dict) -> tuple:
+    """(scale, zero point) of a tensor; (0.0, 0) when it is not quantized."""
+    scale, zp = details.get("quantization", (0.0, 0))
+    return float(scale), int(zp)
+
+
+def to_input(x: np.ndarray, details: dict) -> np.ndarray:
+    """Float images -> the model's input dtype (quantized with its scale and zero point)."""
+    dtype = np.dtype(details["dtype"])
+    if dtype == np.float32:
+        return x.astype(np.float32)
+    scale, zp = quant_params(details)
+    info = np.iinfo(dtype)
+    return np.clip(np.round(x / scale) + zp, info.min, info.max).astype(dtype)
+
+
+def to_float(y: np.ndarray, details: dict) -> np.ndarray:
+    scale, zp = quant_params(details)
+    if np.dtype(details["dtype"]) == np.float32 or scale == 0.0:
+        return y.astype(np.float32)
+    return (y.astype(np.float32) - zp) * scale
+
+
+def run(model_bytes: bytes, x: np.ndarray, progress=None, batch: int = 256) -> np.ndarray:
+    """Raw outputs (the model's output dtype) for inputs already in the input dtype."""
+    interp = interpreter(model_bytes)
+    d_in, d_out = interp.get_input_details()[0], interp.get_output_details()[0]
+    outs = []
+    for i in range(0, len(x), batch):
+        chunk = x[i:i + batch]
+        interp.resize_tensor_input(d_in["index"], [len(chunk), *d_in["shape"][1:]])
+        interp.allocate_tensors()
+        interp.set_tensor(d_in["index"], chunk)
+        interp.invoke()
+        outs.append(interp.get_tensor(d_out["index"]).copy())
+        if progress:
+            progress(len(chunk))
+    return np.concatenate(outs, axis=0)

@@ -1,0 +1,224 @@
+"""Tables and plots built from what the run directory holds: report.json, .md, .html, PNGs."""
+from __future__ import annotations
+
+import base64
+import json
+
+from .. import atomic
+from ..paths import TEMPLATES
+from ..progress import say
+from .run import Run
+
+PLOT_SIZE = "size_vs_accuracy.png"
+PLOT_CONFUSION = "confusion.png"
+
+
+def collect(run: Run) -> dict:
+    """Every figure the stages recorded, in one JSON-able dict."""
+    stages = run.manifest()["stages"]
+    train = run.stage("train")
+    ev = run.stage("evaluate")
+    return {
+        "run": str(run.path),
+        "model": {k: train.get(k) for k in ("model_name", "params", "epochs", "input_shape",
+                                            "train_images", "test_images", "data_source",
+                                            "keras_test_accuracy")},
+        "labels": train["labels"],
+        "stage_seconds": {name: s.get("seconds") for name, s in stages.items()},
+        "compress_options": stages.get("compress", {}).get("options", {}),
+        "variants": ev["variants"],
+        "bench": stages.get("bench", {}).get("results", {}),
+        "export": stages.get("export", {}),
+    }
+
+
+def _pct(x):
+    return "—" if x is None else f"{100 * x:.2f}%"
+
+
+def variant_rows(data: dict) -> list:
+    """One row per variant with the columns of the report's main table (strings)."""
+    rows = []
+    for name, v in data["variants"].items():
+        t = v.get("tflm") or {}
+        rows.append({
+            "variant": name,
+            "accuracy": _pct(v["accuracy"]),
+            "vs float32": _pct(v.get("agreement_with_float32")),
+            "bytes": f"{v['bytes']:,}",
+            "gzip": f"{v['gzip_bytes']:,}",
+            "ratio": "—" if v.get("size_ratio_to_float32") is None else f"{v['size_ratio_to_float32']:.3f}",
+            "sparsity": f"{100 * v['sparsity']:.1f}%",
+            "MACs": f"{v['macs']:,}",
+            "TFLM acc": _pct(t.get("accuracy")) if t else "not deployable",
+            "TFLM vs TFLite": (f"{_pct(t['agreement_with_tflite_top1'])}, max {t['max_output_diff']:.3g}"
+                               f"{' steps' if t['max_output_diff_unit'] == 'int8 steps' else ''}") if t else "—",
+            "arena B": f"{t['arena_bytes']:,}" if t else "—",
+        })
+    return rows
+
+
+def firmware_rows(data: dict) -> list:
+    """One row per exported firmware project: where it is and how it fits its board."""
+    rows = []
+    for key, p in data["export"].get("projects", {}).items():
+        f, a = p["fit"], p["arena"]
+        rows.append({
+            "project": key, "board": p["board"], "engine": p["engine"],
+            "model B": f"{p['model_bytes']:,}",
+            "flash used / app partition": f"{f['app_used_bytes']:,} / {f['app_partition_bytes']:,} (firmware estimated)",
+            "arena B (recorded + margin)": f"{a['total']:,} ({a['recorded']:,} + {a['margin']:,})",
+            "arena budget B": f"{f['arena_budget_bytes']:,}",
+            "path": p["path"],
+        })
+    return rows
+
+
+def aot_rows(data: dict) -> list:
+    """The compiled-C engine beside TFLite-Micro, per int8 variant (same inputs)."""
+    rows = []
+    for name, v in data["variants"].items():
+        a = v.get("aot")
+        if not a:
+            continue
+        if "refused" in a:
+            rows.append({"variant": name, "bit-exact with TFLM": "refused: " + a["refused"][:80],
+                         "arena AOT / TFLM B": "—", "RAM ratio": "—", "weights B (packed / int8)": "—"})
+            continue
+        rows.append({"variant": name,
+                     "bit-exact with TFLM": f"{_pct(a['bit_exact_fraction'])} of {a['images']:,}",
+                     "arena AOT / TFLM B": f"{a['arena_bytes_aot']:,} / {a['arena_bytes_tflm']:,}",
+                     "RAM ratio": f"{a['ram_ratio']:.2f}",
+                     "weights B (packed / int8)": f"{a['weights_bytes_aot']:,} / {a['weights_bytes_int8']:,}"})
+    return rows
+
+
+def _md_table(rows: list) -> list:
+    if not rows:
+        return []
+    cols = list(rows[0])
+    return (["| " + " | ".join(cols) + " |", "|" + "---|" * len(cols)]
+            + ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows])
+
+
+def markdown(data: dict) -> str:
+    m = data["model"]
+    lines = [f"# esptiny report — {data['run']}", "",
+             f"Model **{m['model_name']}**: {m['params']:,} parameters, {m['epochs']} epochs on "
+             f"{m['train_images']:,} images ({m['data_source']}); test set {m['test_images']:,} images.", "",
+             "## Variants", "",
+             "Accuracy from the TFLite interpreter (reference) on the whole test set; TFLM columns "
+             "from TFLite-Micro's host runtime (the device's kernels), arena as TFLite-Micro records it.", ""]
+    lines += _md_table(variant_rows(data))
+    not_dep = {n: v["reason"] for n, v in data["variants"].items() if not v["deployable"]}
+    if not_dep:
+        lines += ["", "Not deployable:"] + [f"- {n}: {r}" for n, r in not_dep.items()]
+    lines += ["", f"![size vs accuracy]({PLOT_SIZE})", f"![confusion]({PLOT_CONFUSION})"]
+    if aot_rows(data):
+        lines += ["", "## Compiled C (engine aot) beside TFLite-Micro", "",
+                  "Same inputs; outputs compared byte for byte with TFLite-Micro's host runtime. "
+                  "Instruction counts and flash: `benchmarks/aot_vs_tflm.py`.", ""] + _md_table(aot_rows(data))
+    if firmware_rows(data):
+        lines += ["", "## Firmware projects", ""] + _md_table(firmware_rows(data))
+    if data["bench"]:
+        lines += ["", "## On-device benchmark", ""]
+        for key, b in data["bench"].items():
+            lines += [f"### {key}", "", "| figure | value |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in b.get("summary", {}).items()]
+            lines += [f"![{p}]({p})" for p in b.get("plots", [])] + [""]
+    lines += ["", "## Stage wall time", "", "| stage | seconds |", "|---|---|"]
+    lines += [f"| {k} | {v} |" for k, v in data["stage_seconds"].items()]
+    return "\n".join(lines) + "\n"
+
+
+def plot_size_accuracy(data: dict, path):
+    """Two panels: bytes as stored in flash, and gzipped (where pruning and clustering pay)."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    from matplotlib.ticker import ScalarFormatter
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
+    for ax, key, title in ((axes[0], "bytes", "as stored (flash)"), (axes[1], "gzip_bytes", "gzipped")):
+        for name, v in data["variants"].items():
+            x, y = v[key] / 1024, 100 * v["accuracy"]
+            ax.scatter(x, y, s=60, zorder=3, color="tab:green" if v["deployable"] else "tab:gray")
+            ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax.set_xscale("log")
+        ax.xaxis.set_major_formatter(ScalarFormatter())
+        ax.xaxis.set_minor_formatter(ScalarFormatter())
+        ax.tick_params(axis="x", which="minor", labelsize=7)
+        ax.set_xlabel(f"model size, {title} (KiB, log scale)")
+        ax.grid(True, which="both", alpha=0.3)
+    axes[0].set_ylabel("test accuracy (%), TFLite interpreter")
+    fig.suptitle("Size against accuracy (green: runs on TFLite-Micro; grey: no TFLite-Micro kernels)")
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def plot_confusion(matrix, labels, title: str, path):
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    import numpy as np
+    m = np.asarray(matrix)
+    fig, ax = plt.subplots(figsize=(6.5, 5.5), dpi=110)
+    ax.imshow(m, cmap="Blues")
+    ax.set_xticks(range(len(labels)), labels, rotation=45, ha="right", fontsize=8)
+    ax.set_yticks(range(len(labels)), labels, fontsize=8)
+    for i in range(m.shape[0]):
+        for j in range(m.shape[1]):
+            if m[i, j]:
+                ax.text(j, i, str(m[i, j]), ha="center", va="center", fontsize=6,
+                        color="white" if m[i, j] > m.max() / 2 else "black")
+    ax.set_xlabel("predicted")
+    ax.set_ylabel("true")
+    ax.set_title(title)
+    fig.tight_layout()
+    with atomic.atomic_path(path) as tmp:
+        fig.savefig(tmp, format="png")
+    plt.close(fig)
+
+
+def confusion_variant(data: dict) -> str:
+    """The variant a device would run: int8 if there is one, else the first deployable."""
+    v = data["variants"]
+    if "int8" in v:
+        return "int8"
+    return next((n for n, x in v.items() if x["deployable"]), next(iter(v)))
+
+
+def _inline_png(run: Run, rel: str) -> str:
+    return "data:image/png;base64," + base64.b64encode(run.file(rel).read_bytes()).decode()
+
+
+def html(run: Run, data: dict) -> str:
+    import jinja2
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
+                             autoescape=jinja2.select_autoescape(["html", "j2"]))
+    images = {p: _inline_png(run, p) for p in [PLOT_SIZE, PLOT_CONFUSION]
+              + [q for b in data["bench"].values() for q in b.get("plots", [])] if run.file(p).exists()}
+    return env.get_template("report.html.j2").render(d=data, rows=variant_rows(data), images=images,
+                                                     firmware=firmware_rows(data), aot=aot_rows(data),
+                                                     plot_size=PLOT_SIZE, plot_confusion=PLOT_CONFUSION)
+
+
+def report(run: Run) -> dict:
+    with run.timed("report") as entry:
+        data = collect(run)
+        cv = confusion_variant(data)
+        plot_size_accuracy(data, run.file(PLOT_SIZE))
+        plot_confusion(data["variants"][cv]["confusion"], data["labels"],
+                       f"{cv}: confusion on {data['model']['test_images']:,} test images (TFLite)",
+                       run.file(PLOT_CONFUSION))
+        atomic.write_json(run.file("report.json"), data)
+        atomic.write_text(run.file("report.md"), markdown(data))
+        atomic.write_text(run.file("report.html"), html(run, data))
+        entry.update(files=["report.json", "report.md", "report.html", PLOT_SIZE, PLOT_CONFUSION])
+    say(f"report: {run.file('report.html')}")
+    return entry
+
+
+def load(run: Run) -> dict:
+    return json.loads(run.file("report.json").read_text())

@@ -1,0 +1,76 @@
+"""The run directory: one folder a run, a JSON manifest saying what each stage made.
+
+Each stage reads the manifest, writes its files (atomically) and then its own entry,
+so any stage can be rerun alone and reports are always built from what is on disk.
+"""
+from __future__ import annotations
+
+import json
+import time
+from contextlib import contextmanager
+from pathlib import Path
+
+from .. import atomic
+from ..errors import UserError
+
+MANIFEST = "manifest.json"
+
+
+class Run:
+    def __init__(self, path):
+        self.path = Path(path)
+
+    @property
+    def manifest_path(self) -> Path:
+        return self.path / MANIFEST
+
+    def manifest(self) -> dict:
+        if not self.manifest_path.exists():
+            return {"stages": {}}
+        try:
+            return json.loads(self.manifest_path.read_text())
+        except (OSError, json.JSONDecodeError) as e:
+            raise UserError(f"{self.manifest_path}: unreadable run manifest ({e})") from None
+
+    def stage(self, name: str) -> dict:
+        """A finished stage's entry, or a one-line error naming the command that makes it."""
+        entry = self.manifest()["stages"].get(name)
+        if entry is None:
+            raise UserError(f"{self.path}: no '{name}' stage in this run yet; run `esptiny {name} {self.path}` first")
+        return entry
+
+    def has(self, name: str) -> bool:
+        return name in self.manifest()["stages"]
+
+    def record(self, name: str, entry: dict):
+        m = self.manifest()
+        m["stages"][name] = entry
+        atomic.write_json(self.manifest_path, m)
+
+    @contextmanager
+    def timed(self, name: str):
+        """Run a stage; record its entry (filled by the caller) with its wall time."""
+        entry: dict = {}
+        t0 = time.perf_counter()
+        yield entry
+        entry["seconds"] = round(time.perf_counter() - t0, 2)
+        entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+        self.record(name, entry)
+
+    def file(self, rel: str) -> Path:
+        return self.path / rel
+
+    def variants(self) -> dict:
+        """name -> variant entry (path relative to the run, kind, ...)."""
+        return self.stage("compress")["variants"]
+
+    def variant_path(self, name: str) -> Path:
+        variants = self.variants()
+        if name not in variants:
+            raise UserError(f"no variant '{name}' in {self.path}; it has: {', '.join(variants)}")
+        return self.file(variants[name]["path"])
+
+    def dataset(self):
+        """The data set the run was trained on (same source, same limits)."""
+        from . import data
+        return data.from_spec(self.stage("train")["dataset"])
