@@ -420,7 +420,7 @@ def run_images(fw: Firmware, x):
         session = client.Session(url, "qemu-rv32", client.Settings(reset=False))
         try:
             info = session.connect()
-            if info.model_crc32 != fw.model_crc32 or info.status != 0:
+            if info.model_crc32 != fw.model_crc32 or info.status != protocol.STATUS_READY:
                 raise UserError(f"the emulated board runs another model or is not ready "
                                 f"(CRC32 {info.model_crc32:08x}, status {info.status})")
             session.stream(lambda: next(pending, None), lambda i: x[i].tobytes(), accept,

@@ -46,10 +46,9 @@ from ..link import protocol as P
 from ..targets.costmodel import CHIPS
 
 FIRMWARE_VERSION = "esptiny-sim 0.1.0"
-NUMPY_TO_DTYPE = {np.dtype(np.float32): P.DTYPE_FLOAT32, np.dtype(np.uint8): P.DTYPE_UINT8,
-                  np.dtype(np.int16): P.DTYPE_INT16, np.dtype(np.int8): P.DTYPE_INT8}
+NUMPY_TO_DTYPE = {np.dtype(name): code for name, code in P.DTYPE_CODES.items()}
 DTYPE_TO_NUMPY = {v: k for k, v in NUMPY_TO_DTYPE.items()}
-NO_TENSOR = P.TensorInfo(P.DTYPE_INT8, (1,), 0.0, 0)
+NO_TENSOR = P.TensorInfo(P.DTYPE_CODES["int8"], (1,), 0.0, 0)
 FAULT_SIDES = ("rx", "tx", "both")
 TIOCPKT = getattr(termios, "TIOCPKT", 0x5420)
 TIOCPKT_FLUSHREAD = 1
@@ -109,7 +108,7 @@ class Device:
         """What espt_engine_init does: load, allocate, fill INFO even when it fails."""
         from ..model import tflm
         chip = CHIPS[self.opts.chip]
-        status, used, arena = 0, 0, self.opts.arena_bytes or 0
+        status, used, arena = P.STATUS_READY, 0, self.opts.arena_bytes or 0
         tin = tout = NO_TENSOR
         try:
             probe = tflm.interpreter(self.model)
@@ -117,8 +116,8 @@ class Device:
                          self._tensor(probe.get_output_details(0)))
             used = tflm.arena_bytes(self.model)["total"]
         except Exception:  # anything TFLite-Micro rejects is an invalid model to the board
-            status = 2
-        if status == 0:
+            status = P.STATUS_MODEL_INVALID
+        if status == P.STATUS_READY:
             arena = arena or -(-used // 1024) * 1024
             try:
                 self.engine = tflm.interpreter(self.model, arena_size=arena)
@@ -126,13 +125,13 @@ class Device:
                 self.engine.set_input(np.zeros(d["shape"], d["dtype"]), 0)
                 self.engine.invoke()  # allocation problems surface here at the latest
             except Exception:
-                self.engine, status, used = None, 1, 0
+                self.engine, status, used = None, P.STATUS_ARENA_TOO_SMALL, 0
         return P.Info(model_crc32=crc32(self.model), model_bytes=len(self.model),
-                      arena_bytes=arena, arena_used_bytes=used if status == 0 else 0,
+                      arena_bytes=arena, arena_used_bytes=used if status == P.STATUS_READY else 0,
                       cpu_mhz=chip.cpu_mhz, max_payload=self.opts.max_payload,
                       rx_buffer_bytes=self.opts.rx_buffer_bytes, input=tin, output=tout,
                       chip=f"virtual-{self.opts.chip}", firmware_version=FIRMWARE_VERSION,
-                      status=status, engine=0)
+                      status=status, engine=P.ENGINE_CODES["tflm"])
 
     @staticmethod
     def _tensor(d: dict) -> P.TensorInfo:
