@@ -25,6 +25,7 @@ from pathlib import Path
 from .. import atomic, paths
 from ..crc import crc32
 from ..errors import UserError
+from ..link import protocol
 
 BOARD_DIR = paths.FIRMWARE / "boards" / "qemu_rv32"
 CHIP = "qemu-rv32imc (ESP32-C3-class)"
