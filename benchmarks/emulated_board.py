@@ -24,7 +24,8 @@ import numpy as np
 from click.testing import CliRunner
 from esptiny import paths
 from esptiny.cli import main
-from esptiny.devices import qemu
+from esptiny.devices import qemu, rv32_firmware
+from esptiny.errors import UserError
 from esptiny.model import tflite
 from esptiny.stages import pipeline
 from esptiny.stages.run import Run
@@ -74,14 +75,16 @@ def main_():
     ap.add_argument("run", nargs="?")
     ap.add_argument("-n", type=int, default=1000, help="test images (default 1,000)")
     args = ap.parse_args()
-    missing = qemu.missing_packages()
-    if missing:
-        sys.exit(f"emulated_board: needs the Debian packages {' '.join(missing)} (make debs)")
+    try:
+        rv32_firmware.require_cross_compiler()
+        qemu.require_qemu()
+    except UserError as e:
+        sys.exit(f"emulated_board: {e}")
     run = demo_run(args.run)
     model = run.variant_path("int8").read_bytes()
 
     t0 = time.perf_counter()
-    fw = qemu.build(model, qemu.build_dir_for(run, "int8"))
+    fw = rv32_firmware.build(model, qemu.build_dir_for(run, "int8"))
     build_s = time.perf_counter() - t0
 
     r = CliRunner().invoke(main, ["bench", str(run.path), "--variant", "int8", "--port", "qemu-rv32",
@@ -126,8 +129,8 @@ def main_():
         "estimated_esp32c3_ms": round(qemu.estimate_ms(per_inference), 2),
         "estimate_note": qemu.ESTIMATE_NOTE,
         "assumed_cpi": qemu.ASSUMED_CPI,
-        "flash_bytes": s["flash_bytes"], "flash_limit": qemu.FLASH_LIMIT,
-        "ram_bytes": s["ram_bytes"], "ram_limit": qemu.RAM_LIMIT,
+        "flash_bytes": s["flash_bytes"], "flash_limit": rv32_firmware.FLASH_LIMIT,
+        "ram_bytes": s["ram_bytes"], "ram_limit": rv32_firmware.RAM_LIMIT,
         "ram_breakdown": {k: s[f"{k}_bytes"] for k in ("stack", "data", "bss")},
         "flash_breakdown": {k: s[f"{k}_bytes"] for k in ("text", "rodata", "data")},
         "largest_ram_symbol": s["largest_ram_symbol"],

@@ -41,3 +41,16 @@ def write_text(path, text: str):
 
 def write_json(path, obj):
     write_text(path, json.dumps(obj, indent=2, sort_keys=False) + "\n")
+
+
+def update_text(path, text: str) -> bool:
+    """write_text() unless the file already holds exactly `text` (so that make, which goes
+    by modification times, rebuilds nothing); True when it wrote."""
+    path = Path(path)
+    try:
+        if path.read_text() == text:
+            return False
+    except (OSError, UnicodeDecodeError):
+        pass
+    write_text(path, text)
+    return True

@@ -3,14 +3,13 @@ a file of inputs (firmware/engines/aot/aot_run_main.c). Tests compare its output
 TFLite-Micro's byte for byte; the benchmark counts its instructions."""
 from __future__ import annotations
 
-import shutil
 import subprocess
 import tempfile
 from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from .. import toolchain
 from ..paths import FIRMWARE
 from . import generate
 
@@ -34,19 +33,14 @@ def include_flags(gen_dir: Path) -> list:
 
 
 def gcc() -> str:
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if not cc:
-        raise UserError("no C compiler (gcc) on this machine; install gcc to build the AOT engine here")
-    return cc
+    return toolchain.which("gcc", "running the AOT engine on this host")
 
 
 def build_runner(gen_dir: Path, out: Path, opt: str = "-O2") -> Path:
     """Compile the generated model, the engine and aot_run_main.c into one program."""
     cmd = [gcc(), *CFLAGS, opt, *include_flags(gen_dir), *map(str, engine_sources(gen_dir)),
            str(AOT_DIR / "aot_run_main.c"), "-o", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    # The generated code must compile cleanly: a failure here is a compiler bug.
-    assert r.returncode == 0, f"gcc failed on the generated AOT code:\n{r.stderr[:4000]}"
+    toolchain.run(cmd, "compiling the AOT engine with gcc", log=Path(out).with_suffix(".log"))
     return Path(out)
 
 

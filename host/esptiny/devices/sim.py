@@ -43,7 +43,7 @@ import numpy as np
 from ..crc import crc32
 from ..errors import UserError
 from ..link import protocol as P
-from ..targets.costmodel import CHIPS
+from ..targets.boards import BOARDS
 
 FIRMWARE_VERSION = "esptiny-sim 0.1.0"
 NUMPY_TO_DTYPE = {np.dtype(name): code for name, code in P.DTYPE_CODES.items()}
@@ -56,7 +56,7 @@ TIOCPKT_FLUSHREAD = 1
 
 @dataclass
 class SimOptions:
-    chip: str = "esp32s3"
+    chip: str = "esp32"
     baud: int = 0  # 0: no pacing (as fast as the host); else a UART at this rate
     rx_buffer_bytes: int = 4096
     max_payload: int = P.DEFAULT_MAX_PAYLOAD
@@ -72,8 +72,8 @@ class SimOptions:
     listen: str | None = None  # socket://HOST:PORT; None: a pseudo-terminal
 
     def check(self):
-        if self.chip not in CHIPS:
-            raise UserError(f"unknown chip '{self.chip}'; choose from {', '.join(CHIPS)}")
+        if self.chip not in BOARDS:
+            raise UserError(f"unknown chip '{self.chip}'; choose from {', '.join(BOARDS)}")
         for name in ("corrupt_rate", "drop_rate"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
@@ -107,7 +107,7 @@ class Device:
     def _init_engine(self) -> P.Info:
         """What espt_engine_init does: load, allocate, fill INFO even when it fails."""
         from ..model import tflm
-        chip = CHIPS[self.opts.chip]
+        chip = BOARDS[self.opts.chip]
         status, used, arena = P.STATUS_READY, 0, self.opts.arena_bytes or 0
         tin = tout = NO_TENSOR
         try:
