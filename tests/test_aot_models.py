@@ -12,8 +12,9 @@ from esptiny import aot
 from esptiny.aot import host
 from esptiny.errors import UserError
 from esptiny.model import tflite, tflm
-from esptiny.stages import pipeline
-from esptiny.stages.run import Run
+from esptiny.stages import compress as compress_stage
+from esptiny.stages import train as train_stage
+from esptiny.stages.run import Run, new_run
 
 N = 300
 
@@ -41,9 +42,9 @@ def test_tiny_cnn_is_bit_exact_with_tflite_micro(tiny_run, cnn):
 
 
 def test_mlp_is_bit_exact_with_tflite_micro(tmp_path, fashion):
-    run = pipeline.new_run(tmp_path / "mlp")
-    pipeline.train(run, model_name="mlp", train_limit=2000, test_limit=N, epochs=1, seed=2)
-    pipeline.compress(run, methods=["int8"], rep_samples=100)
+    run = new_run(tmp_path / "mlp")
+    train_stage.train(run, model_name="mlp", train_limit=2000, test_limit=N, epochs=1, seed=2)
+    compress_stage.compress(run, methods=["int8"], rep_samples=100)
     model = run.variant_path("int8").read_bytes()
     info = aot.compile_model(model).info
     assert info["code_ops"] == ["RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED"]
@@ -55,7 +56,7 @@ def test_clustered_cnn_is_packed_smaller_and_bit_exact(tiny_run):
     """16 shared values per layer (what weight clustering leaves), int8 per channel:
     4-bit indices into per-channel codebooks, about half the weight flash, same outputs."""
     from esptiny.stages.compress import ptq
-    model = pipeline.load_model(tiny_run)
+    model = train_stage.load_model(tiny_run)
     for layer in model.layers:
         for v in layer.weights:
             if "kernel" in v.name:
@@ -166,4 +167,4 @@ def test_native_firmware_end_to_end_through_esptiny_bench(tiny_run, cnn, tmp_pat
     assert board["info"]["arena_bytes"] == aot.compile_model(cnn).info["arena_bytes"]
     assert doc["images"] == 200
     assert doc["device_vs_tflm"] == {"top1_agreement": 1.0, "max_abs_diff": 0.0, "identical_outputs": 1.0}
-    assert Run(run_dir).file("native/int8/firmware-native").exists()
+    assert Run(run_dir).file("build/int8/native/firmware-native").exists()

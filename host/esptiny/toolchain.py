@@ -18,12 +18,10 @@ DEBIAN_PACKAGES = {
     "qemu-system-riscv32": "qemu-system-misc",
 }
 
-# What a compiler or linker says when it fails, most telling first.
-_ERROR_LINES = [
-    re.compile(r": (fatal )?error: "),
-    re.compile(r"undefined reference|multiple definition|region `\w+' overflowed|will not fit in region"),
-    re.compile(r"\berror\b", re.I),
-]
+# What a compiler or linker says when it fails.
+_COMPILER_ERROR = re.compile(r": (fatal )?error: |undefined reference|multiple definition|"
+                             r"region `\w+' overflowed|will not fit in region")
+_ANY_ERROR = re.compile(r"\berror\b", re.I)
 _MAKE_NOISE = re.compile(r"^make(\[\d+\])?: |^collect2: |^compilation terminated")
 
 
@@ -38,15 +36,19 @@ def which(tool: str, purpose: str) -> str:
     return path
 
 
+def compiler_errors(lines) -> list:
+    """The compiler's and linker's own error lines, in order (not make's "*** Error 1"
+    or collect2's summary of them)."""
+    return [ln.strip() for ln in lines if _COMPILER_ERROR.search(ln) and not _MAKE_NOISE.search(ln.strip())]
+
+
 def first_error(output: str) -> str:
-    """The line that says why a build failed: the compiler's or linker's first error
-    (never make's "*** Error 1" or collect2's summary), else the last line."""
+    """The line that says why a build failed: the compiler's or linker's first error,
+    else the first line that says error, else the last line."""
     lines = [ln.strip() for ln in output.splitlines() if ln.strip()]
-    for pattern in _ERROR_LINES:
-        for ln in lines:
-            if pattern.search(ln) and not _MAKE_NOISE.search(ln):
-                return ln
-    return lines[-1] if lines else "no output"
+    found = compiler_errors(lines) or [ln for ln in lines if _ANY_ERROR.search(ln)
+                                       and not _MAKE_NOISE.search(ln)]
+    return found[0] if found else (lines[-1] if lines else "no output")
 
 
 def run(cmd: list, what: str, log: Path | None = None, **kwargs) -> subprocess.CompletedProcess:

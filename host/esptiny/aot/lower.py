@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import ModelRefused, UserError
 from ..model.reader import Graph, Tensor, type_code
 from . import pack as packing
 from . import quant
@@ -63,13 +63,13 @@ class Lowering:
         self.alias: dict[int, int] = {}   # reshape output -> its input
         self.steps: list[Step] = []
         if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
-            raise UserError("the AOT engine compiles single-input, single-output models")
+            raise ModelRefused("the AOT engine compiles single-input, single-output models")
         (self.input_index,), (self.output_index,) = self.g.inputs, self.g.outputs
         self.tensors = self.g.tensors
         for role, i in (("input", self.input_index), ("output", self.output_index)):
             t = self.tensors[i]
             if t.dtype != INT8:
-                raise UserError(f"the AOT engine compiles full-integer int8 models; this model's {role} "
+                raise ModelRefused(f"the AOT engine compiles full-integer int8 models; this model's {role} "
                                 f"is {t.dtype_name} (export the int8 variant)")
         self.consumers: dict[int, list] = {}
         for k, op in enumerate(self.g.ops):
@@ -96,7 +96,7 @@ class Lowering:
         return ph, pw
 
     def _refuse(self, k: int, why: str):
-        raise UserError(f"the AOT engine cannot compile layer {k} ({self.g.ops[k].name}): {why}")
+        raise ModelRefused(f"the AOT engine cannot compile layer {k} ({self.g.ops[k].name}): {why}")
 
     def _act(self, k: int, i: int) -> Tensor:
         """An int8 activation tensor (not a constant) of op k."""
@@ -141,7 +141,7 @@ class Lowering:
             if k in done:
                 continue
             if op.name not in SUPPORTED:
-                raise UserError(f"the AOT engine cannot compile layer {k} ({op.name}): op not supported "
+                raise ModelRefused(f"the AOT engine cannot compile layer {k} ({op.name}): op not supported "
                                 f"(it compiles {', '.join(SUPPORTED)})")
             if any(self.tensors[i].dtype not in (INT8, INT32) for i in op.inputs if i >= 0) or \
                     any(self.tensors[i].dtype != INT8 for i in op.outputs):

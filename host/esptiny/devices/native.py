@@ -99,9 +99,8 @@ def _stop(proc):
 
 
 @contextmanager
-def port(run, variant: str, options=None):
-    """ports.py's "native": the run's variant compiled into firmware-native, on a pty."""
-    model = run.variant_path(variant).read_bytes()
-    exe = build(model, run.path / "native" / variant)
+def port(model_bytes: bytes, build_dir):
+    """ports.py's "native": the model compiled into firmware-native, on a pty."""
+    exe = build(model_bytes, build_dir)
     with serve(exe) as path:
         yield path

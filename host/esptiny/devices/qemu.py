@@ -176,16 +176,11 @@ def describe_exit(status: int) -> str:
 
 # ---- for the bench ------------------------------------------------------------------
 
-def build_dir_for(run, variant: str) -> Path:
-    return Path(run.path) / "build" / "qemu_rv32" / variant
-
-
 @contextmanager
-def port(run, variant: str, options=None):
-    """`--port qemu-rv32` (ports.SPECIAL): build the variant's firmware if needed, start
-    QEMU, yield the UART's pyserial URL, stop QEMU after. Options: none yet (the link has
-    no baud rate)."""
-    fw = build(run.variant_path(variant).read_bytes(), build_dir_for(run, variant))
+def port(model_bytes: bytes, build_dir):
+    """`--port qemu-rv32` (ports.SPECIAL): build the model's firmware if needed, start
+    QEMU, yield the UART's pyserial URL, stop QEMU after."""
+    fw = build(model_bytes, build_dir)
     with serve(fw) as url:
         yield url
 
