@@ -33,6 +33,7 @@ def main():
     A run directory carries everything one run makes; each command is one stage:
       esptiny run RUN          the whole pipeline (train .. report, bench on the virtual board)
       esptiny train RUN        train a model (Fashion-MNIST unless --data or --keras-model)
+      esptiny import RUN MODEL your own .tflite or Keras model (--data FILE or --random N)
       esptiny compress RUN     float32, float16, dynamic, int8, QAT, pruned, clustered, ...
       esptiny evaluate RUN     accuracy, size, agreement; TFLite and TFLite-Micro
       esptiny report RUN       report.json / .md / .html and plots

@@ -105,6 +105,28 @@ def evaluate(run_dir, variants, tflm_limit):
     run_evaluate(Run(run_dir), _methods(variants) if variants else None, tflm_limit)
 
 
+@click.command("import")
+@RUN_DIR
+@click.argument("model", metavar="MODEL", type=click.Path(exists=True))
+@click.option("--data", "data_path", type=click.Path(dir_okay=False, exists=True),
+              help="Inputs to evaluate and bench on: an .npz with x_test (and y_test: class labels "
+                   "or targets; x_train calibrates a Keras model), or an .npy of inputs. Floats are "
+                   "quantized with the model's input scale; the model's integer type is taken as it is.")
+@click.option("--random", "random_n", type=click.IntRange(min=1), metavar="N",
+              help="No data: N seeded inputs spanning the input type's range (no labels).")
+@click.option("--name", help="Variant name for a .tflite [default: the file's name].")
+@click.option("--seed", type=int, default=0, show_default=True, help="Seed of --random.")
+def import_cmd(run_dir, model, data_path, random_n, name, seed):
+    """Bring your own MODEL into RUN (created if needed).
+
+    A .tflite becomes a variant of RUN that evaluate, export, bench and report take like any
+    other; a Keras model (.keras, .h5, SavedModel folder) becomes RUN's model and is
+    compressed into every variant, as `train --keras-model` and `compress` do."""
+    from ..stages.importer import import_model
+    from ..stages.run import new_run
+    import_model(new_run(run_dir), model, data_path, name, random_n, seed)
+
+
 @click.command()
 @RUN_DIR
 def report(run_dir):
@@ -146,4 +168,4 @@ def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data
         bench=bench, bench_limit=bench_limit)
 
 
-COMMANDS = [train, compress, evaluate, report, run_all]
+COMMANDS = [train, import_cmd, compress, evaluate, report, run_all]

@@ -11,7 +11,7 @@ from functools import lru_cache
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import ModelRefused, UserError
 
 
 def schema():
@@ -57,15 +57,87 @@ def _op_names() -> dict:
 
 
 def parse(model_bytes: bytes):
-    """The model as a schema ModelT; a one-line error when the bytes are not a TFLite model."""
+    """The model as a schema ModelT, verified (flatbuffer.py: every offset in bounds; then
+    every index and size here); a one-line error when the bytes are not a usable model."""
+    from . import flatbuffer
     S = schema()
     data = bytes(model_bytes)
-    if len(data) < 8 or data[4:8] != b"TFL3":
-        raise UserError("not a TFLite model (no TFL3 identifier)")
+    flatbuffer.verify(data)
     try:
-        return S.ModelT.InitFromPackedBuf(bytearray(data), 0)
-    except Exception as e:  # flatbuffers raises assorted errors on corrupt data
-        raise UserError(f"corrupt TFLite model ({type(e).__name__})") from None
+        model = S.ModelT.InitFromPackedBuf(bytearray(data), 0)
+    except Exception as e:  # verified, so this is unexpected; still the user's file
+        raise flatbuffer.Corrupt(f"corrupt TFLite model ({type(e).__name__})") from None
+    check_indices(model, len(data))
+    return model
+
+
+def _bad(what: str):
+    from .flatbuffer import Corrupt
+    raise Corrupt(f"corrupt TFLite model: {what}")
+
+
+def _ints(v) -> list:
+    return [] if v is None else [int(i) for i in v]
+
+
+def check_indices(model, size: int):
+    """Every index a runtime follows points at something that exists, and every constant
+    buffer holds as many bytes as its tensor's shape and type need."""
+    codes, buffers = model.operatorCodes or [], model.buffers or []
+    subgraphs = model.subgraphs or []
+    if not subgraphs:
+        _bad("no subgraph")
+    if len(subgraphs) > 1:
+        raise ModelRefused(f"the model has {len(subgraphs)} subgraphs (control flow); "
+                           "esptiny takes one")
+    for b, buf in enumerate(buffers):
+        off, n = int(buf.offset or 0), int(buf.size or 0)
+        if off > 1 and off + n > size:
+            _bad(f"buffer {b} at bytes {off}..{off + n} of a {size}-byte file")
+    sg = subgraphs[0]
+    tensors = sg.tensors or []
+    nt = len(tensors)
+    for t, ten in enumerate(tensors):
+        shape = _ints(ten.shape)
+        if any(d < 0 for d in shape):
+            _bad(f"tensor {t} has shape {shape}")
+        if ten.buffer >= len(buffers) and ten.buffer != 0:
+            _bad(f"tensor {t} uses buffer {ten.buffer} of {len(buffers)}")
+        dt = numpy_dtype(int(ten.type))
+        numel = int(np.prod(shape, dtype=np.int64)) if shape else 1
+        if dt is not None and numel * dt.itemsize >= 2**31:
+            _bad(f"tensor {t} of {numel} elements")
+        data = buffers[ten.buffer].data if ten.buffer and ten.buffer < len(buffers) else None
+        if data is not None and len(data) and dt is not None and len(data) != numel * dt.itemsize:
+            _bad(f"tensor {t} ({'x'.join(map(str, shape))} {type_name(int(ten.type))}) "
+                 f"has {len(data)} bytes of data, not {numel * dt.itemsize}")
+        q = ten.quantization
+        if q is not None and q.scale is not None and len(q.scale):
+            zps = _ints(q.zeroPoint)
+            if len(zps) != len(q.scale):
+                _bad(f"tensor {t} has {len(q.scale)} scales and {len(zps)} zero points")
+            if len(q.scale) > 1 and not (0 <= q.quantizedDimension < len(shape)
+                                         and shape[q.quantizedDimension] == len(q.scale)):
+                _bad(f"tensor {t}: {len(q.scale)} scales along dimension {q.quantizedDimension} "
+                     f"of shape {shape}")
+            if not np.all(np.isfinite(np.asarray(q.scale, np.float64))):
+                _bad(f"tensor {t} has a scale that is not finite")
+    for name, idx in (("input", sg.inputs), ("output", sg.outputs)):
+        for i in _ints(idx):
+            if not 0 <= i < nt:
+                _bad(f"subgraph {name} {i} of {nt} tensors")
+    for k, op in enumerate(sg.operators or []):
+        if not 0 <= op.opcodeIndex < len(codes):
+            _bad(f"operator {k} uses opcode {op.opcodeIndex} of {len(codes)}")
+        for i in _ints(op.inputs):
+            if not -1 <= i < nt:
+                _bad(f"operator {k} reads tensor {i} of {nt}")
+        outs = _ints(op.outputs)
+        if not outs:
+            _bad(f"operator {k} has no output")
+        for i in outs + _ints(op.intermediates):
+            if not 0 <= i < nt:
+                _bad(f"operator {k} writes tensor {i} of {nt}")
 
 
 @dataclass

@@ -1,13 +1,18 @@
-"""The TFLite interpreter (ai-edge-litert): the reference every other runtime is held to."""
+"""The TFLite interpreter (ai-edge-litert): the reference every other runtime is held to.
+Like TFLite-Micro it is C++ that a model reaches only verified and probed (tflm.py)."""
 from __future__ import annotations
 
 import numpy as np
 
 from ..errors import UserError
 from ..quiet import captured_stderr
+from . import probe
+from .reader import parse
 
 
 def interpreter(model_bytes: bytes):
+    parse(model_bytes)
+    probe.probe("litert", model_bytes)
     from ai_edge_litert.interpreter import Interpreter
     try:
         with captured_stderr(replay_on_error=False):  # LiteRT announces XNNPACK on fd 2
@@ -23,7 +28,8 @@ def io_details(model_bytes: bytes) -> tuple:
     interp = interpreter(model_bytes)
     ins, outs = interp.get_input_details(), interp.get_output_details()
     if len(ins) != 1 or len(outs) != 1:
-        raise UserError(f"a classifier has one input and one output; this model has {len(ins)} and {len(outs)}")
+        raise UserError(f"esptiny takes models with one input and one output; this model has "
+                        f"{len(ins)} input(s) and {len(outs)} output(s)")
     return ins[0], outs[0]
 
 

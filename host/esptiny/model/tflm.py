@@ -1,23 +1,28 @@
 """TFLite-Micro's host runtime: the device's numerics and arena size, on the host.
 
 The PyPI package `tflite-micro` runs TFLite-Micro's reference kernels; a board runs
-the same kernels (or ESP-NN's, which are bit-exact with them for int8).
+the same kernels (or ESP-NN's, which are bit-exact with them for int8). TFLite-Micro
+trusts the bytes it is given, so a model reaches it only verified (reader.parse) and
+after a child process has run it once (probe.py): a model it would crash on is a
+one-line ModelRefused, never a crash of esptiny.
 """
 from __future__ import annotations
-
-import re
 
 import numpy as np
 
 from ..errors import UserError
-from ..quiet import captured_stderr
+from . import probe
+from .reader import parse
 
-_ARENA_RE = re.compile(r"Arena allocation total (\d+) bytes")
-_HEAD_RE = re.compile(r"Arena allocation head (\d+) bytes")
-_TAIL_RE = re.compile(r"Arena allocation tail (\d+) bytes")
+
+def checked(model_bytes: bytes) -> dict:
+    """Verify the model and run it once in a child process; what the child found."""
+    parse(model_bytes)
+    return probe.probe("tflm", model_bytes)
 
 
 def interpreter(model_bytes: bytes, arena_size: int | None = None):
+    checked(model_bytes)
     from tflite_micro.python.tflite_micro import runtime
     try:
         if arena_size is None:
@@ -30,19 +35,7 @@ def interpreter(model_bytes: bytes, arena_size: int | None = None):
 
 def arena_bytes(model_bytes: bytes) -> dict:
     """The arena TFLite-Micro records for this model: total, head and tail bytes."""
-    interp = interpreter(model_bytes)
-    d = interp.get_input_details(0)
-    interp.set_input(np.zeros(d["shape"], dtype=d["dtype"]), 0)
-    interp.invoke()
-    with captured_stderr() as cap:
-        interp.print_allocations()
-    text = cap.text
-    m = _ARENA_RE.search(text)
-    assert m, f"TFLite-Micro printed no arena total: {text[:200]!r}"
-    head, tail = _HEAD_RE.search(text), _TAIL_RE.search(text)
-    return {"total": int(m.group(1)),
-            "head": int(head.group(1)) if head else None,
-            "tail": int(tail.group(1)) if tail else None}
+    return dict(checked(model_bytes)["arena"])
 
 
 def run(model_bytes: bytes, x: np.ndarray, progress=None) -> np.ndarray:

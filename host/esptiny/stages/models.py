@@ -52,15 +52,18 @@ def load_keras(path):
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # keras raises many types for a file that is not a model
         raise UserError(f"{path}: not a loadable Keras model ({str(e).splitlines()[0][:160]})") from None
-    check_classifier(model, str(path))
+    if len(model.inputs) != 1 or len(model.outputs) != 1:
+        raise UserError(f"{path}: esptiny takes models with one input and one output; this model "
+                        f"has {len(model.inputs)} input(s) and {len(model.outputs)} output(s)")
     return model
 
 
+def is_classifier(model) -> bool:
+    shape = model.outputs[0].shape
+    return len(shape) == 2 and shape[-1] is not None and shape[-1] >= 2
+
+
 def check_classifier(model, where: str):
-    outs = model.outputs
-    if len(model.inputs) != 1 or len(outs) != 1:
-        raise UserError(f"{where}: a classifier has one input and one output; this model has "
-                        f"{len(model.inputs)} and {len(outs)}")
-    shape = outs[0].shape
+    shape = model.outputs[0].shape
     if len(shape) != 2 or shape[-1] is None or shape[-1] < 2:
         raise UserError(f"{where}: output shape {tuple(shape)} is not (batch, classes)")

@@ -10,6 +10,8 @@ import time
 from contextlib import contextmanager
 from pathlib import Path
 
+import numpy as np
+
 from .. import atomic
 from ..errors import UserError
 
@@ -61,8 +63,28 @@ class Run:
         return self.path / rel
 
     def variants(self) -> dict:
-        """name -> variant entry (path relative to the run, kind, ...)."""
-        return self.stage("compress")["variants"]
+        """name -> variant entry (path relative to the run, kind, ...): the compressed ones
+        and the imported ones (stage 'import', whose entries carry their own test data)."""
+        stages = self.manifest()["stages"]
+        if "compress" not in stages and "import" not in stages:
+            raise UserError(f"{self.path}: no variants in this run yet; run `esptiny compress "
+                            f"{self.path}` or `esptiny import {self.path} MODEL` first")
+        return {**stages.get("compress", {}).get("variants", {}),
+                **stages.get("import", {}).get("variants", {})}
+
+    def test_set(self, variant: str):
+        """What `variant` is evaluated and benched on: its imported data, else the test
+        split of the data the run was trained on (data.TestSet)."""
+        from . import data
+        entry = self.variants().get(variant)
+        if entry is None:
+            self.variant_path(variant)  # the one-line error naming the variants
+        stored = entry.get("data")
+        if stored is None:
+            return self.dataset().test_set()
+        y = np.load(self.file(stored["y"]), allow_pickle=False) if stored.get("y") else None
+        return data.TestSet(np.load(self.file(stored["x"]), allow_pickle=False), y,
+                            list(stored.get("labels") or []), stored["source"])
 
     def variant_path(self, name: str) -> Path:
         variants = self.variants()

@@ -67,30 +67,52 @@ def train(run: Run, model_name: str = "cnn", keras_model=None, data_npz=None, da
         if keras_model:
             model = models.load_keras(keras_model)
             name, trained_epochs = Path(keras_model).name, 0
-            if tuple(model.input_shape[1:]) != ds.input_shape:
-                raise UserError(f"{keras_model}: input shape {tuple(model.input_shape[1:])} "
-                                f"does not match the data's {ds.input_shape}")
+            ds = _fit_to_model(ds, tuple(model.input_shape[1:]), keras_model)
         else:
+            if ds.y_train is None or not data.is_labels(ds.y_train):
+                raise UserError(f"{ds.source}: training a {model_name} needs y_train, one class label a sample")
             model = models.build(model_name, ds.input_shape, ds.num_classes)
             name = model_name
         if epochs is None:
             epochs = 0 if keras_model else DEFAULT_EPOCHS.get(model_name, 10)
         if epochs < 0:
             raise UserError(f"--epochs must be 0 or more, not {epochs}")
+        classifier = models.is_classifier(model) and ds.y_test is not None and data.is_labels(ds.y_test)
         if epochs:
+            if ds.y_train is None or not data.is_labels(ds.y_train) or not models.is_classifier(model):
+                raise UserError(f"{keras_model}: fine-tuning (--epochs) needs a classifier and "
+                                "y_train class labels; --epochs 0 adopts the model as it is")
+            models.check_classifier(model, str(keras_model))
             fit(model, ds.x_train, ds.y_train, epochs, batch_size, lr, label=f"train {name}")
             trained_epochs = epochs
-        acc = accuracy(model, ds.x_test, ds.y_test)
+        acc = accuracy(model, ds.x_test, ds.y_test) if classifier else None
         with atomic.atomic_path(run.file(MODEL_FILE), suffix=".keras") as tmp:
             model.save(tmp)
         entry.update(model=MODEL_FILE, model_name=name, epochs=trained_epochs,
                      batch_size=batch_size, lr=lr, seed=seed, dataset=ds_spec,
-                     data_source=ds.source, labels=list(ds.labels),
+                     data_source=ds.source, labels=list(ds.labels) if classifier else [],
+                     classifier=bool(classifier),
                      input_shape=list(ds.input_shape), train_images=len(ds.x_train),
                      test_images=len(ds.x_test), params=int(model.count_params()),
                      keras_test_accuracy=acc)
-    say(f"trained {name}: {acc:.2%} test accuracy (Keras, {len(ds.x_test)} images)")
+    say(f"{'trained' if trained_epochs else 'adopted'} {name}: "
+        + (f"{acc:.2%} test accuracy (Keras, {len(ds.x_test)} images)" if acc is not None
+           else f"no class labels to score ({len(ds.x_test)} test inputs)"))
     return entry
+
+
+def _fit_to_model(ds, shape: tuple, where) -> "data.Dataset":
+    """The data reshaped to the Keras model's input (a missing or extra axis of 1), or a
+    one-line error naming both shapes."""
+    def fit_one(x):
+        if tuple(x.shape[1:]) == shape:
+            return x
+        if tuple(d for d in x.shape[1:] if d != 1) == tuple(d for d in shape if d != 1) and None not in shape:
+            return x.reshape(len(x), *shape)
+        raise UserError(f"{where}: the model takes inputs of shape {shape}; the data's are "
+                        f"{tuple(x.shape[1:])}")
+    return data.Dataset(fit_one(ds.x_train), ds.y_train, fit_one(ds.x_test), ds.y_test,
+                        ds.labels, ds.source)
 
 
 def load_model(run: Run):

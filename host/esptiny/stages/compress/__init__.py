@@ -17,6 +17,10 @@ def compress(run: Run, methods=None, **options) -> dict:
     if unknown:
         raise UserError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(registry.METHODS)}")
     ds = run.dataset()
+    tuned = [m for m in methods if m not in registry.POST_TRAINING]
+    if tuned and not run.stage("train").get("classifier", True):
+        raise UserError(f"{', '.join(tuned)} fine-tune a classifier on class labels, which this run's "
+                        f"model or data lacks; choose from {', '.join(registry.POST_TRAINING)}")
     model = load_model(run)
     opts = registry.options(**options)
     old = run.manifest()["stages"].get("compress", {}).get("variants", {})

@@ -57,6 +57,7 @@ METHODS = {
     "pruned_clustered": Method("pruning + sparsity-preserving clustering + int8", _pruned_clustered),
 }
 DEFAULT_METHODS = list(METHODS)
+POST_TRAINING = ("float32", "float16", "dynamic", "int8")  # need no labels: no fine-tune
 
 DEFAULTS = {"rep_samples": 500, "sparsity": 0.5, "clusters": 16, "finetune_epochs": 2,
             "finetune_lr": 5e-4, "batch_size": 128, "finetune_limit": None}
