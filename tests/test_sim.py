@@ -81,7 +81,7 @@ def test_info_describes_the_model(model):
     assert np.float32(i.input.scale) == np.float32(d_in["quantization"][0])
     assert i.input.zero_point == d_in["quantization"][1]
     used = tflm.arena_bytes(model)["total"]
-    assert i.arena_used_bytes == used and i.arena_bytes == -(-used // 1024) * 1024
+    assert i.arena_used_bytes == used and i.arena_bytes == -(-used // 1024) * 1024 + 1024
 
 
 def test_replies_follow_the_firmware(model, images):

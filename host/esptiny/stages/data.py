@@ -213,6 +213,10 @@ class TestSet:
     def first(self, n: int) -> "TestSet":
         return TestSet(self.x[:n], None if self.y is None else self.y[:n], self.labels, self.source)
 
+    def take(self, idx) -> "TestSet":
+        """The samples at idx (indices or a boolean mask)."""
+        return TestSet(self.x[idx], None if self.y is None else self.y[idx], self.labels, self.source)
+
     def model_inputs(self, details: dict) -> np.ndarray:
         """The inputs as the model takes them (its shape with a batch axis, its dtype)."""
         return conform_inputs(self.x, details, self.source)

@@ -1,5 +1,8 @@
 """Reference evaluation of every variant: the TFLite interpreter for all, TFLite-Micro's
-host runtime (the device's numerics and arena) for the ones a device can run."""
+host runtime (the device's numerics and arena) for the ones a device can run, and the
+AOT engine beside it for int8 ones. Each variant on its own test set (run.test_set): an
+imported variant on its data, a compressed one on the run's; what the figures mean
+follows the data (stages/outputs.py)."""
 from __future__ import annotations
 
 import gzip
@@ -12,18 +15,8 @@ from ..errors import ModelRefused, UserError
 from ..model import tflite, tflm
 from ..model.reader import Graph
 from ..progress import bar, say
+from . import outputs
 from .run import Run
-
-
-def confusion(y_true: np.ndarray, y_pred: np.ndarray, classes: int) -> np.ndarray:
-    m = np.zeros((classes, classes), dtype=np.int64)
-    np.add.at(m, (y_true, y_pred), 1)
-    return m
-
-
-def max_step_diff(a: np.ndarray, b: np.ndarray) -> int:
-    """Largest output difference in quantization steps (int outputs) — 0 for equal."""
-    return int(np.max(np.abs(a.astype(np.int64) - b.astype(np.int64)))) if a.size else 0
 
 
 def outputs_path(run: Run, variant: str, runtime: str) -> str:
@@ -38,49 +31,71 @@ def _save_outputs(run: Run, variant: str, runtime: str, y: np.ndarray) -> str:
     return rel
 
 
+def inputs_crc(x: np.ndarray) -> int:
+    """What identifies a set of model inputs: their shape, dtype and bytes."""
+    x = np.ascontiguousarray(x)
+    return crc32(f"{x.dtype.str}{x.shape}".encode() + x.tobytes())
+
+
 def evaluate(run: Run, variants=None, tflm_limit: int | None = None) -> dict:
     """Evaluate the named variants (default: all) and record them under 'evaluate'."""
-    ds = run.dataset()
     all_variants = run.variants()
     names = list(variants or all_variants)
     for n in names:
         run.variant_path(n)  # one-line error for an unknown name
     blobs = {n: run.variant_path(n).read_bytes() for n in names}
-    reference = run.variant_path("float32").read_bytes() if "float32" in all_variants else None
-    n_tflm = len(ds.x_test) if tflm_limit is None else min(tflm_limit, len(ds.x_test))
+    sets = {n: run.test_set(n) for n in names}
+    shared = [n for n in names if "data" not in all_variants[n]]  # the run's own test set
+    reference = run.variant_path("float32").read_bytes() if "float32" in all_variants and shared else None
+    limits = {n: len(sets[n]) if tflm_limit is None else min(tflm_limit, len(sets[n])) for n in names}
     deployable = [n for n in names if all_variants[n]["deployable"]]
-    total = len(ds.x_test) * (len(names) + (reference is not None)) + n_tflm * len(deployable)
+    total = sum(len(sets[n]) for n in names) + sum(limits[n] for n in deployable)
+    if reference is not None:
+        total += len(sets[shared[0]])
     old = run.manifest()["stages"].get("evaluate", {}).get("variants", {})
-    with run.timed("evaluate") as entry, bar("evaluate", total, "images") as advance:
+    with run.timed("evaluate") as entry, bar("evaluate", total, "inputs") as advance:
         results = dict(old)
         ref_pred = None
         if reference is not None:
-            ref_pred = np.argmax(_tflite_outputs(reference, ds.x_test, advance)[1], axis=1)
+            ref_y = _tflite_outputs(reference, sets[shared[0]], advance)[1]
+            ref_pred = ref_y.reshape(len(ref_y), -1).argmax(1) if outputs.per_class_scores(ref_y) else None
         for n in names:
-            results[n] = _evaluate_one(run, n, blobs[n], all_variants[n], ds, ref_pred,
-                                       n_tflm, advance)
+            results[n] = _evaluate_one(run, n, blobs[n], all_variants[n], sets[n],
+                                       ref_pred if n in shared else None, limits[n], advance)
         f32 = results.get("float32", {}).get("bytes")
         for r in results.values():
             r["size_ratio_to_float32"] = r["bytes"] / f32 if f32 else None
-        entry.update(variants=results, test_images=len(ds.x_test), tflm_images=n_tflm)
+        entry.update(variants=results, tflm_limit=tflm_limit)
+        if shared:
+            entry.update(test_images=len(sets[shared[0]]), tflm_images=limits[shared[0]])
     for n in names:
-        r = results[n]
-        say(f"  {n:<17} {r['accuracy']:.2%}  {r['bytes']:>8,} B" +
-            (f"  TFLite-Micro {r['tflm']['accuracy']:.2%}, arena {r['tflm']['arena_bytes']:,} B"
-             if r.get("tflm") else "  (not deployable)"))
+        say("  " + describe(n, results[n]))
     return entry
 
 
-def _tflite_outputs(model_bytes, x, advance):
+def describe(name: str, r: dict) -> str:
+    """One line for the terminal: the data's figure, then TFLite-Micro's."""
+    main = (f"accuracy {r['accuracy']:.2%}" if r.get("accuracy") is not None
+            else f"MSE {r['mse']:.4g}" if r.get("mse") is not None else "no labels")
+    line = f"{name:<17} {main}  {r['bytes']:>8,} B"
+    t = r.get("tflm")
+    if not t:
+        return line + "  (not deployable)"
+    same = f"{t['identical_fraction']:.2%} identical to TFLite, largest difference {t['max_output_diff']:g} {t['max_output_diff_unit']}"
+    return line + f"  TFLite-Micro: {same}, arena {t['arena_bytes']:,} B"
+
+
+def _tflite_outputs(model_bytes, test_set, advance):
     d_in, d_out = tflite.io_details(model_bytes)
-    xq = tflite.to_input(x, d_in)
+    xq = test_set.model_inputs(d_in)
     return xq, tflite.run(model_bytes, xq, progress=advance), d_in, d_out
 
 
-def _evaluate_one(run, name, blob, spec, ds, ref_pred, n_tflm, advance) -> dict:
+def _evaluate_one(run, name, blob, spec, ts, ref_pred, n_tflm, advance) -> dict:
     g = Graph(blob)
-    xq, y, d_in, d_out = _tflite_outputs(blob, ds.x_test, advance)
-    pred = np.argmax(y, axis=1)
+    xq, y, d_in, d_out = _tflite_outputs(blob, ts, advance)
+    sc = outputs.score(y, ts, d_out)
+    pred = y.reshape(len(y), -1).argmax(1) if outputs.per_class_scores(y) else None
     r = {
         "method": spec["method"],
         "bytes": len(blob),
@@ -91,24 +106,35 @@ def _evaluate_one(run, name, blob, spec, ds, ref_pred, n_tflm, advance) -> dict:
         "macs": g.macs(),
         "ops": g.op_names(),
         "input_dtype": np.dtype(d_in["dtype"]).name,
-        "accuracy": float(np.mean(pred == ds.y_test)),
-        "agreement_with_float32": float(np.mean(pred == ref_pred)) if ref_pred is not None else None,
-        "confusion": confusion(ds.y_test, pred, ds.num_classes).tolist(),
+        "input_shape": [int(d) for d in d_in["shape"]],
+        "output_dtype": np.dtype(d_out["dtype"]).name,
+        "output_shape": [int(d) for d in d_out["shape"]],
+        "test_images": len(ts),
+        "data_source": ts.source,
+        "inputs_crc32": inputs_crc(xq),
+        "view": sc["view"], "view_why": sc["why"],
+        "accuracy": sc["accuracy"], "mse": sc["mse"],
+        "agreement_with_float32": (float(np.mean(pred == ref_pred))
+                                   if ref_pred is not None and pred is not None else None),
         "deployable": spec["deployable"],
         "reason": spec["reason"],
         "outputs": {"tflite": _save_outputs(run, name, "tflite", y)},
     }
+    if "confusion" in sc:
+        r["confusion"] = sc["confusion"]
+        r["labels"] = ts.class_names(d_out)
     if spec["deployable"]:
         y_m = tflm.run(blob, xq[:n_tflm], progress=advance)
-        pred_m = np.argmax(y_m, axis=1)
-        quantized = np.dtype(d_out["dtype"]) != np.float32
+        cmp = outputs.compare(y_m, y[:n_tflm], d_out)
+        m_sc = outputs.score(y_m, ts.first(n_tflm), d_out)
         r["tflm"] = {
             "images": n_tflm,
-            "accuracy": float(np.mean(pred_m == ds.y_test[:n_tflm])),
-            "agreement_with_tflite_top1": float(np.mean(pred_m == pred[:n_tflm])),
-            "max_output_diff": (max_step_diff(y_m, y[:n_tflm]) if quantized
-                                else float(np.max(np.abs(y_m - y[:n_tflm])))),
-            "max_output_diff_unit": "int8 steps" if quantized else "float",
+            "inputs_crc32": inputs_crc(xq[:n_tflm]),
+            "accuracy": m_sc["accuracy"], "mse": m_sc["mse"],
+            "agreement_with_tflite_top1": cmp["top1_agreement"],
+            "identical_fraction": cmp["identical_fraction"],
+            "max_output_diff": cmp["max_diff"],
+            "max_output_diff_unit": cmp["diff_unit"],
             "arena_bytes": tflm.arena_bytes(blob)["total"],
         }
         r["outputs"]["tflm"] = _save_outputs(run, name, "tflm", y_m)

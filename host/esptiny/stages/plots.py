@@ -67,6 +67,8 @@ def write_all(run, stem: str, doc: dict, micros) -> list:
     hist, cm = f"{stem}-latency.png", f"{stem}-confusion.png"
     latency_histogram(micros, run.file(hist), f"latency, {where}", doc["latency_source"],
                       doc.get("estimate"))
+    if "confusion_matrix" not in doc:  # not a classifier with labels: no confusion to draw
+        return [hist]
     confusion(doc["confusion_matrix"], doc["labels"], run.file(cm),
               f"device confusion matrix, {where}: {doc['accuracy']:.2%}")
     return [hist, cm]

@@ -46,12 +46,13 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     model = run.deployable_variant_path(variant).read_bytes()
     in_d, out_d = tflite.io_details(model)
     crc = crc32(model)
-    ds = run.dataset()
-    n = len(ds.x_test) if limit is None else int(limit)
-    if not 1 <= n <= len(ds.x_test):
-        raise UserError(f"-n must be between 1 and {len(ds.x_test)} (the run's test images), not {n}")
-    x = tflite.to_input(ds.x_test[:n], in_d)
-    y = ds.y_test[:n].astype(np.int64)
+    ds = run.test_set(variant)  # stages.data.TestSet: the variant's inputs and labels or targets
+    n = len(ds) if limit is None else int(limit)
+    if not 1 <= n <= len(ds):
+        raise UserError(f"-n must be between 1 and {len(ds)} (the variant's test inputs), not {n}")
+    ds = ds.first(n)
+    x = ds.model_inputs(in_d)
+    y = ds.y
     out_dtype = np.dtype(out_d["dtype"])
     results = Results(n, tuple(int(s) for s in out_d["shape"][1:]), out_dtype)
     ppath = partial_path(run, variant)

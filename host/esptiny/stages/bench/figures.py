@@ -1,8 +1,11 @@
-"""What a bench's outputs say: accuracy, agreement with both references, latency, and where
-the timings come from."""
+"""What a bench's outputs say: the data's figures (accuracy and confusion for a classifier
+with labels, else mean squared error or nothing; stages/outputs.py), agreement with both
+references, latency, and where the timings come from."""
 from __future__ import annotations
 
 import numpy as np
+
+from .. import outputs
 
 # What INFO's chip name says about where the timings come from; others are measured.
 LATENCY_SOURCES = [
@@ -26,24 +29,23 @@ def _stats(a) -> dict:
             "p99": float(np.percentile(a, 99)), "min": float(a.min()), "max": float(a.max())}
 
 
-def _compare(dev: np.ndarray, ref: np.ndarray) -> dict:
-    diff = np.abs(dev.astype(np.float64) - ref.astype(np.float64)).reshape(len(dev), -1)
-    return {"top1_agreement": float(np.mean(dev.reshape(len(dev), -1).argmax(1)
-                                            == ref.reshape(len(ref), -1).argmax(1))),
-            "max_abs_diff": float(diff.max()) if diff.size else 0.0,
-            "identical_outputs": float(np.mean((diff == 0).all(axis=1)))}
+def _compare(dev: np.ndarray, ref: np.ndarray, out_d: dict) -> dict:
+    c = outputs.compare(dev, ref, out_d)
+    return {"top1_agreement": c["top1_agreement"], "max_abs_diff": c["max_diff"],
+            "identical_outputs": c["identical_fraction"]}
 
 
-def figures(y, dev, ref_tflite, ref_tflm, micros, cycles, num_classes: int) -> dict:
-    """Accuracy, agreement with both references, latency, confusion matrix."""
-    from ..evaluate import confusion
-    pred = dev.reshape(len(dev), -1).argmax(1)
-    cm = confusion(y, pred, num_classes)
-    per_class = cm.diagonal() / np.maximum(cm.sum(1), 1)
-    return {"images": int(len(y)), "correct": int((pred == y).sum()),
-            "predictions": pred.tolist(),
-            "accuracy": float(np.mean(pred == y)),
-            "device_vs_tflite": _compare(dev, ref_tflite),
-            "device_vs_tflm": _compare(dev, ref_tflm),
-            "latency_us": _stats(micros), "latency_cycles": _stats(cycles),
-            "confusion_matrix": cm.tolist(), "per_class_accuracy": [float(a) for a in per_class]}
+def figures(test_set, dev, ref_tflite, ref_tflm, micros, cycles, out_d: dict) -> dict:
+    """The data's figures, agreement with both references, latency (test_set aligned with dev)."""
+    sc = outputs.score(dev, test_set, out_d)
+    fig = {"images": int(len(dev)), "view": sc["view"], "view_why": sc["why"],
+           "accuracy": sc["accuracy"], "mse": sc["mse"],
+           "device_vs_tflite": _compare(dev, ref_tflite, out_d),
+           "device_vs_tflm": _compare(dev, ref_tflm, out_d),
+           "latency_us": _stats(micros), "latency_cycles": _stats(cycles)}
+    if sc["view"] == "labels":
+        cm = np.asarray(sc["confusion"])
+        fig.update(correct=int(np.trace(cm)), predictions=sc["predictions"],
+                   confusion_matrix=sc["confusion"],
+                   per_class_accuracy=[float(a) for a in cm.diagonal() / np.maximum(cm.sum(1), 1)])
+    return fig

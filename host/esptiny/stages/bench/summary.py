@@ -22,8 +22,8 @@ class Finished:
     variant: str
     model: bytes
     crc: int
-    dataset: object
-    y: np.ndarray
+    dataset: object           # stages.data.TestSet, the inputs streamed
+    y: np.ndarray | None      # its labels or targets
     results: object           # results.Results
     ref_tflite: np.ndarray
     ref_tflm: np.ndarray
@@ -43,8 +43,9 @@ def record(f: Finished) -> dict:
     labels, wall, settings, ppath = f.labels, f.wall, f.settings, f.partial
     key_label = "+".join(labels)
     stem = f"bench/{variant}-{key_label}"
-    fig = figures(y, results.outputs, ref_tflite, ref_tflm, results.micros, results.cycles,
-                  ds.num_classes)
+    from ...model import tflite
+    out_d = tflite.io_details(model)[1]
+    fig = figures(ds, results.outputs, ref_tflite, ref_tflm, results.micros, results.cycles, out_d)
     chip = sessions[0].info.chip
     source = latency_source(chip)
     new_images = sum(s.images for s in sessions)
@@ -55,10 +56,10 @@ def record(f: Finished) -> dict:
         mask = results.board == b
         if not mask.any():
             continue
-        sub = figures(y[mask], results.outputs[mask], ref_tflite[mask], ref_tflm[mask],
-                      results.micros[mask], results.cycles[mask], ds.num_classes)
-        sub.pop("confusion_matrix")
-        sub.pop("predictions")
+        sub = figures(ds.take(mask), results.outputs[mask], ref_tflite[mask], ref_tflm[mask],
+                      results.micros[mask], results.cycles[mask], out_d)
+        sub.pop("confusion_matrix", None)
+        sub.pop("predictions", None)
         boards[label] = sub
         s = by_label.get(label)
         if s is None:
@@ -90,7 +91,7 @@ def record(f: Finished) -> dict:
     doc = {
         "variant": variant, "model_crc32": f"{crc:08x}", "model_bytes": len(model),
         "ports": labels, "chip": chip, "latency_source": source, "output_diff_unit": out_unit,
-        **fig, "labels": list(ds.labels),
+        **fig, "labels": ds.class_names(out_d), "data_source": ds.source,
         "throughput": {"images_this_run": new_images, "seconds": round(wall, 3),
                        "images_per_s": rate, "bound_images_per_s": bound,
                        "link_efficiency": rate / bound if rate and bound else None,
@@ -103,18 +104,21 @@ def record(f: Finished) -> dict:
         "settings": {"retries": settings.retries, "timeout_s": settings.timeout,
                      "reset": settings.reset},
     }
+
+    def rounded(v, digits):
+        return None if v is None else round(v, digits)
+
     plots = bench_plots.write_all(run, stem, doc, results.micros)
     atomic.write_json(run.file(f"{stem}.json"), doc)
     if ppath.exists():
         ppath.unlink()
-    def rounded(v, digits):
-        return None if v is None else round(v, digits)
-
     summary = {  # headline figures, rounded for reading; the JSON keeps full precision
-        "images": fig["images"], "accuracy": round(fig["accuracy"], 4),
-        "device_vs_tflm_top1": round(fig["device_vs_tflm"]["top1_agreement"], 4),
+        "images": fig["images"], "shows": fig["view_why"],
+        "accuracy": rounded(fig["accuracy"], 4), "mse": rounded(fig["mse"], 6),
         "device_vs_tflm_identical": round(fig["device_vs_tflm"]["identical_outputs"], 4),
-        "device_vs_tflite_top1": round(fig["device_vs_tflite"]["top1_agreement"], 4),
+        "device_vs_tflm_top1": rounded(fig["device_vs_tflm"]["top1_agreement"], 4),
+        "device_vs_tflite_identical": round(fig["device_vs_tflite"]["identical_outputs"], 4),
+        "device_vs_tflite_top1": rounded(fig["device_vs_tflite"]["top1_agreement"], 4),
         f"device_vs_tflite_max_diff_{out_unit.replace(' ', '_')}": fig["device_vs_tflite"]["max_abs_diff"],
         "latency_median_us": round(fig["latency_us"]["median"], 1),
         "latency_p99_us": round(fig["latency_us"]["p99"], 1),
@@ -154,10 +158,18 @@ def _info_dict(info: P.Info) -> dict:
 def describe(variant: str, s: dict) -> str:
     """The summary as a few lines for the terminal."""
     diff_key = next(k for k in s if k.startswith("device_vs_tflite_max_diff"))
-    lines = [f"bench {variant} on {s['chip']}: {s['images']} images, accuracy {s['accuracy']:.2%}",
-             f"  top-1 agreement: {s['device_vs_tflm_top1']:.2%} with TFLite-Micro's host runtime, "
-             f"{s['device_vs_tflite_top1']:.2%} with the TFLite interpreter "
-             f"(largest difference {s[diff_key]:g} {diff_key.rsplit('diff_', 1)[1].replace('_', ' ')})",
+    unit = diff_key.rsplit('diff_', 1)[1].replace('_', ' ')
+    main = (f"accuracy {s['accuracy']:.2%}" if s.get("accuracy") is not None
+            else f"mean squared error {s['mse']:.4g}" if s.get("mse") is not None else "no labels")
+
+    def agree(ref):
+        top1 = s[f"device_vs_{ref}_top1"]
+        return (f"{s[f'device_vs_{ref}_identical']:.2%} identical outputs"
+                + (f", top-1 {top1:.2%}" if top1 is not None and s.get("accuracy") is not None else ""))
+    lines = [f"bench {variant} on {s['chip']}: {s['images']} inputs, {main}",
+             f"  shows {s['shows']}",
+             f"  agreement: {agree('tflm')} with TFLite-Micro's host runtime; {agree('tflite')} "
+             f"with the TFLite interpreter (largest difference {s[diff_key]:g} {unit})",
              f"  latency: median {s['latency_median_us']:,.0f} µs, p99 {s['latency_p99_us']:,.0f} µs, "
              f"{s['latency_source']}"]
     if "estimate_esp_nn_latency_ms" in s:
