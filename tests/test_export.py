@@ -213,7 +213,11 @@ def test_arena_is_the_host_recording_plus_the_stated_margin(tiny_run, tmp_path):
         a = info["arena"]
         assert a["recorded"] == recorded
         assert a["total"] % 16 == 0 and a["total"] >= recorded + a["margin"]
-        assert a["margin"] == sum(s["bytes"] + fit.PER_REQUEST_BYTES for s in a["scratch"]) + fit.SLACK_BYTES
+        # scratch buffers live only during their op: the margin covers the largest, not the sum
+        sizes = [s["bytes"] for s in a["scratch"]]
+        assert max(sizes, default=0) + fit.SLACK_BYTES <= a["margin"] <= max(sizes, default=0) + 48 * len(sizes) + fit.SLACK_BYTES
+        if len(sizes) > 1:
+            assert a["margin"] < sum(sizes)
         h = (tmp_path / board / "src" / "model" / "model_config.h").read_text()
         assert f"#define ESPT_ARENA_BYTES {a['total']}u" in h
         assert f"TFLite-Micro's recorded arena on the host (reference kernels): {recorded} B." in h

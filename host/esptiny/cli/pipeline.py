@@ -14,7 +14,8 @@ def data_options(f):
                           "$ESPTINY_DATA, ~/.keras/datasets/fashion-mnist, /usr/share/datasets/fashion-mnist, "
                           "then keras' download).")(f)
     f = click.option("--data", "data_npz", type=click.Path(dir_okay=False),
-                     help="Your own data: an .npz with x_train, y_train, x_test, y_test (optional labels).")(f)
+                     help="Your own data: an .npz with x_train, y_train, x_test, y_test (optional labels); "
+                          "with run --tflite, x_test [and y_test] or an .npy of inputs.")(f)
     return f
 
 
@@ -149,13 +150,28 @@ def report(run_dir):
               help="Benchmark the int8 variant on the virtual board (`esptiny bench --port sim`).")
 @click.option("--bench-limit", type=click.IntRange(min=1), default=2000, show_default=True,
               help="Test images to stream to the virtual board (at an emulated 921600 baud: ~115/s).")
+@click.option("--tflite", "tflite_model", type=click.Path(dir_okay=False, exists=True), metavar="MODEL",
+              help="Your own .tflite instead of training: import (with --data or --random), evaluate, "
+                   "export, bench, report; the training and compression options do not apply.")
+@click.option("--random", "random_n", type=click.IntRange(min=1), metavar="N",
+              help="With --tflite and no --data: N seeded inputs spanning the input type's range.")
 def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data_npz, data_dir,
             train_limit, test_limit, methods, rep_samples, sparsity, clusters, finetune_epochs,
-            finetune_lr, finetune_limit, tflm_limit, board, do_export, bench, bench_limit):
+            finetune_lr, finetune_limit, tflm_limit, board, do_export, bench, bench_limit,
+            tflite_model, random_n):
     """The whole pipeline into RUN: train, compress, evaluate, export the int8 variant as
-    a firmware project, bench it on the virtual board, report. Each stage can be rerun
-    alone with its own command."""
+    a firmware project, bench it on the virtual board, report. With --tflite MODEL: import
+    your model instead of training and compressing one, then the same stages on it. Each
+    stage can be rerun alone with its own command."""
     from ..stages import pipeline
+    if tflite_model:
+        if keras_model:
+            raise click.UsageError("--tflite and --keras-model exclude each other")
+        pipeline.run_tflite(run_dir, tflite_model, data_npz, random_n, tflm_limit=tflm_limit,
+                            board=board, do_export=do_export, bench=bench, bench_limit=bench_limit)
+        return
+    if random_n:
+        raise click.UsageError("--random goes with --tflite")
     pipeline.run_all(
         run_dir,
         train_options=dict(model_name=model_name, keras_model=keras_model, data_npz=data_npz,

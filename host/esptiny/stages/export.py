@@ -18,10 +18,14 @@ def export(run: Run, variant: str = "int8", board: str = "esp32", engine: str = 
     t_start = time.perf_counter()
     project.check_options(board, engine, console, into_repo)
     path = run.deployable_variant_path(variant)
-    try:
-        labels = run.stage("train").get("labels")
-    except UserError:
-        labels = None
+    imported = run.variants()[variant].get("data")
+    if imported is not None:  # an imported variant: the class names its data came with
+        labels = imported.get("labels") or None
+    else:
+        try:
+            labels = run.stage("train").get("labels")
+        except UserError:
+            labels = None
     source = os.path.relpath(path, run.path.parent) if path.is_relative_to(run.path.parent) else str(path)
     out = Path(out or run.path / "firmware" / f"{variant}-{board}-{engine}")
     info = project.export_project(path.read_bytes(), out, variant, board, engine, labels, source,

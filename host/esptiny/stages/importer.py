@@ -99,7 +99,7 @@ def test_data(in_d: dict, out_d: dict, g: Graph, data_path, random_n, seed) -> t
                         "x_test [and y_test], or .npy of inputs) or --random N (seeded inputs, no labels)")
     if random_n:
         x = data.random_inputs(in_d, int(random_n), seed, float_span(g))
-        return x, None, [], f"{random_n} random inputs (seed {seed})", int(random_n)
+        return x, None, [], f"seeded random inputs, seed {seed}", int(random_n)
     arrays = data.read_arrays(data_path)
     x, y = arrays["x_test"], arrays.get("y_test")
     labels = [str(s) for s in arrays["labels"]] if "labels" in arrays else []
@@ -147,7 +147,7 @@ def import_tflite(run: Run, path: Path, data_path=None, name=None, random_n=None
     run.record("import", {**stage, "variants": variants})
     shape = "x".join(str(int(d)) for d in in_d["shape"])
     say(f"imported {path.name} as variant '{name}' of {run.path}: {kind}, {len(blob):,} B, input "
-        f"{shape} {np.dtype(in_d['dtype']).name}, {len(x):,} inputs ({source})"
+        f"{shape} {np.dtype(in_d['dtype']).name}; {len(x):,} inputs ({source})"
         + ("" if reason is None else f"; not deployable: {reason}"))
     return entry
 

@@ -16,14 +16,17 @@ PLOT_CONFUSION = "confusion.png"
 def collect(run: Run) -> dict:
     """Every figure the stages recorded, in one JSON-able dict."""
     stages = run.manifest()["stages"]
-    train = run.stage("train")
+    train = stages.get("train")
     ev = run.stage("evaluate")
     return {
         "run": str(run.path),
-        "model": {k: train.get(k) for k in ("model_name", "params", "epochs", "input_shape",
-                                            "train_images", "test_images", "data_source",
-                                            "keras_test_accuracy")},
-        "labels": train["labels"],
+        "model": None if train is None else {
+            k: train.get(k) for k in ("model_name", "params", "epochs", "input_shape", "train_images",
+                                      "test_images", "data_source", "keras_test_accuracy")},
+        "imported": {n: {"file": v["source"], "type": v.get("type"), "data": v["data"]["source"],
+                         "inputs": v["data"]["images"]}
+                     for n, v in stages.get("import", {}).get("variants", {}).items()},
+        "labels": (train or {}).get("labels", []),
         "stage_seconds": {name: s.get("seconds") for name, s in stages.items()},
         "compress_options": stages.get("compress", {}).get("options", {}),
         "variants": ev["variants"],
@@ -32,8 +35,33 @@ def collect(run: Run) -> dict:
     }
 
 
+def intro(data: dict) -> list:
+    """What the run holds, as sentences (Markdown emphasis)."""
+    out = []
+    m = data["model"]
+    if m:
+        out.append(f"Model **{m['model_name']}**: {m['params']:,} parameters, {m['epochs']} epochs on "
+                   f"{m['train_images']:,} inputs ({m['data_source']}); test set {m['test_images']:,} inputs.")
+    for name, v in data["imported"].items():
+        out.append(f"Imported **{name}**: {v['type']} .tflite from {v['file']}, evaluated on "
+                   f"{v['inputs']:,} inputs ({v['data']}).")
+    return out
+
+
 def _pct(x):
     return "—" if x is None else f"{100 * x:.2f}%"
+
+
+SHOWS = {"labels": "accuracy", "targets": "MSE", "none": "agreement only"}
+
+
+def _score(v: dict) -> str:
+    """The data's figure for a variant: accuracy, mean squared error, or why neither."""
+    if v.get("accuracy") is not None:
+        return _pct(v["accuracy"])
+    if v.get("mse") is not None:
+        return f"MSE {v['mse']:.4g}"
+    return "no labels"
 
 
 def variant_rows(data: dict) -> list:
@@ -43,19 +71,29 @@ def variant_rows(data: dict) -> list:
         t = v.get("tflm") or {}
         rows.append({
             "variant": name,
-            "accuracy": _pct(v["accuracy"]),
+            "shows": SHOWS.get(v.get("view", "labels"), "—"),
+            "accuracy / MSE": _score(v),
             "vs float32": _pct(v.get("agreement_with_float32")),
             "bytes": f"{v['bytes']:,}",
             "gzip": f"{v['gzip_bytes']:,}",
             "ratio": "—" if v.get("size_ratio_to_float32") is None else f"{v['size_ratio_to_float32']:.3f}",
             "sparsity": f"{100 * v['sparsity']:.1f}%",
             "MACs": f"{v['macs']:,}",
-            "TFLM acc": _pct(t.get("accuracy")) if t else "not deployable",
-            "TFLM vs TFLite": (f"{_pct(t['agreement_with_tflite_top1'])}, max {t['max_output_diff']:.3g}"
-                               f"{' steps' if t['max_output_diff_unit'] == 'int8 steps' else ''}") if t else "—",
+            "TFLM": _score(t) if t else "not deployable",
+            "TFLM vs TFLite": (f"{_pct(t.get('identical_fraction'))} identical, max {t['max_output_diff']:.3g}"
+                               f"{' steps' if t['max_output_diff_unit'].endswith('steps') else ''}") if t else "—",
             "arena B": f"{t['arena_bytes']:,}" if t else "—",
         })
     return rows
+
+
+def view_notes(data: dict) -> list:
+    """Why each view is shown, once per view, naming its variants."""
+    from .outputs import VIEWS
+    by_view: dict = {}
+    for name, v in data["variants"].items():
+        by_view.setdefault(v.get("view", "labels"), []).append(name)
+    return [f"{', '.join(names)}: {VIEWS[view]}." for view, names in by_view.items()]
 
 
 def firmware_rows(data: dict) -> list:
@@ -103,18 +141,18 @@ def _md_table(rows: list) -> list:
 
 
 def markdown(data: dict) -> str:
-    m = data["model"]
-    lines = [f"# esptiny report — {data['run']}", "",
-             f"Model **{m['model_name']}**: {m['params']:,} parameters, {m['epochs']} epochs on "
-             f"{m['train_images']:,} images ({m['data_source']}); test set {m['test_images']:,} images.", "",
-             "## Variants", "",
-             "Accuracy from the TFLite interpreter (reference) on the whole test set; TFLM columns "
-             "from TFLite-Micro's host runtime (the device's kernels), arena as TFLite-Micro records it.", ""]
+    lines = [f"# esptiny report — {data['run']}", ""]
+    lines += [x for sentence in intro(data) for x in (sentence, "")]
+    lines += ["## Variants", "",
+              "Figures from the TFLite interpreter (reference) on each variant's test inputs; TFLM "
+              "columns from TFLite-Micro's host runtime (the device's kernels), arena as TFLite-Micro "
+              "records it. What each variant shows and why:", ""]
+    lines += [f"- {n}" for n in view_notes(data)] + [""]
     lines += _md_table(variant_rows(data))
     not_dep = {n: v["reason"] for n, v in data["variants"].items() if not v["deployable"]}
     if not_dep:
         lines += ["", "Not deployable:"] + [f"- {n}: {r}" for n, r in not_dep.items()]
-    lines += ["", f"![size vs accuracy]({PLOT_SIZE})", f"![confusion]({PLOT_CONFUSION})"]
+    lines += [""] + [f"![{p}]({p})" for p in data.get("plots", [])]
     if aot_rows(data):
         lines += ["", "## Compiled C (engine aot) beside TFLite-Micro", "",
                   "Same inputs; outputs compared byte for byte with TFLite-Micro's host runtime. "
@@ -141,6 +179,8 @@ def plot_size_accuracy(data: dict, path):
     fig, axes = plt.subplots(1, 2, figsize=(11, 4.5), dpi=110, sharey=True)
     for ax, key, title in ((axes[0], "bytes", "as stored (flash)"), (axes[1], "gzip_bytes", "gzipped")):
         for name, v in data["variants"].items():
+            if v.get("accuracy") is None:
+                continue
             x, y = v[key] / 1024, 100 * v["accuracy"]
             ax.scatter(x, y, s=60, zorder=3, color="tab:green" if v["deployable"] else "tab:gray")
             ax.annotate(name, (x, y), textcoords="offset points", xytext=(6, 4), fontsize=8)
@@ -182,12 +222,13 @@ def plot_confusion(matrix, labels, title: str, path):
     plt.close(fig)
 
 
-def confusion_variant(data: dict) -> str:
-    """The variant a device would run: int8 if there is one, else the first deployable."""
-    v = data["variants"]
+def confusion_variant(data: dict) -> str | None:
+    """The classifier a device would run: int8 if it has a confusion matrix, else the first
+    deployable one that has; None when no variant is scored against labels."""
+    v = {n: x for n, x in data["variants"].items() if x.get("confusion")}
     if "int8" in v:
         return "int8"
-    return next((n for n, x in v.items() if x["deployable"]), next(iter(v)))
+    return next((n for n, x in v.items() if x["deployable"]), next(iter(v), None))
 
 
 def _inline_png(run: Run, rel: str) -> str:
@@ -198,9 +239,11 @@ def html(run: Run, data: dict) -> str:
     import jinja2
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
-    images = {p: _inline_png(run, p) for p in [PLOT_SIZE, PLOT_CONFUSION]
+    images = {p: _inline_png(run, p) for p in data.get("plots", [])
               + [q for b in data["bench"].values() for q in b.get("plots", [])] if run.file(p).exists()}
     return env.get_template("report.html.j2").render(d=data, rows=variant_rows(data), images=images,
+                                                     intro=[x.replace("**", "") for x in intro(data)],
+                                                     notes=view_notes(data),
                                                      firmware=firmware_rows(data), aot=aot_rows(data),
                                                      plot_size=PLOT_SIZE, plot_confusion=PLOT_CONFUSION)
 
@@ -208,15 +251,22 @@ def html(run: Run, data: dict) -> str:
 def report(run: Run) -> dict:
     with run.timed("report") as entry:
         data = collect(run)
+        plots = []
+        if any(v.get("accuracy") is not None for v in data["variants"].values()):
+            plot_size_accuracy(data, run.file(PLOT_SIZE))
+            plots.append(PLOT_SIZE)
         cv = confusion_variant(data)
-        plot_size_accuracy(data, run.file(PLOT_SIZE))
-        plot_confusion(data["variants"][cv]["confusion"], data["labels"],
-                       f"{cv}: confusion on {data['model']['test_images']:,} test images (TFLite)",
-                       run.file(PLOT_CONFUSION))
+        if cv is not None:
+            v = data["variants"][cv]
+            plot_confusion(v["confusion"], v.get("labels") or data["labels"],
+                           f"{cv}: confusion on {v.get('test_images', len(v['confusion'])):,} test inputs (TFLite)",
+                           run.file(PLOT_CONFUSION))
+            plots.append(PLOT_CONFUSION)
+        data["plots"] = plots
         atomic.write_json(run.file("report.json"), data)
         atomic.write_text(run.file("report.md"), markdown(data))
         atomic.write_text(run.file("report.html"), html(run, data))
-        entry.update(files=["report.json", "report.md", "report.html", PLOT_SIZE, PLOT_CONFUSION])
+        entry.update(files=["report.json", "report.md", "report.html", *plots])
     say(f"report: {run.file('report.html')}")
     return entry
 

@@ -16,12 +16,18 @@ esp_nn_get_*_scratch_size(). Those sizes, from espressif/esp-nn's sources:
   an im2col and a general path); depthwise conv asks for up to twice filter plus padded
   input (its int16 paths). We take, per layer, the largest of those paths' sizes.
 
-The margin sums every layer's request as if none could share memory (TFLite-Micro plans
-scratch buffers with their layer's lifetime, so they usually do), adds 16 bytes of
-alignment and 32 bytes of TFLite-Micro bookkeeping per request, and 1 KB for what
-differs between the wheel's TFLite-Micro and esp-tflite-micro's (persistent op data).
-It is an estimate, not a proof: if the device still runs short, AllocateTensors fails,
-and the firmware says so over INFO with the arena bytes it had.
+The margin is the largest single request, not their sum: TFLite-Micro gives a scratch
+buffer its op's lifetime and nothing more (esp-tflite-micro's
+tensorflow/lite/micro/micro_allocation_info.cc, AllocationInfoBuilder::
+MarkAllocationLifetimes: a request whose node_idx is op i gets first_created and
+last_used = op i's allocation scope), so the memory planner reuses one op's scratch for
+the next op's, and at any op the arena holds the tensors live there plus that op's
+scratch alone. Each request also costs 16 bytes of alignment in the arena and 32 bytes
+of bookkeeping (its ScratchBufferHandle and request record); 1 KB more covers what
+differs between the wheel's TFLite-Micro and esp-tflite-micro's (persistent op data,
+the planner's temporary memory). It is an estimate, not a proof: if the device still
+runs short, AllocateTensors fails, and the firmware says so over INFO with the arena
+bytes it had.
 """
 from __future__ import annotations
 
@@ -31,7 +37,7 @@ from ..errors import UserError
 from .boards import Board
 
 ALIGN = 16
-PER_REQUEST_BYTES = ALIGN + 32
+BOOKKEEPING_BYTES = 32  # per request: its handle (persistent) and request record
 SLACK_BYTES = 1024
 
 
@@ -54,10 +60,16 @@ class ArenaPlan:
     engine: str = "tflm"
 
     @property
+    def largest(self) -> Scratch | None:
+        """The one request that is live at the arena's peak, at most (they never overlap)."""
+        return max(self.scratch, key=lambda s: s.bytes, default=None)
+
+    @property
     def margin(self) -> int:
         if self.engine != "tflm":
             return 0
-        return sum(s.bytes + PER_REQUEST_BYTES for s in self.scratch) + SLACK_BYTES
+        largest = align(self.largest.bytes) + ALIGN if self.scratch else 0
+        return largest + BOOKKEEPING_BYTES * len(self.scratch) + SLACK_BYTES
 
     @property
     def total(self) -> int:
@@ -68,18 +80,22 @@ class ArenaPlan:
     def summary(self) -> str:
         if self.engine != "tflm":
             return f"planned by the AOT compiler: {self.recorded} B"
-        return (f"TFLite-Micro records {self.recorded} B on the host, + {self.margin} B margin "
-                f"for {len(self.scratch)} ESP-NN scratch buffer(s), alignment and slack")
+        big = self.largest
+        return (f"TFLite-Micro records {self.recorded} B on the host, + {self.margin} B margin: "
+                + (f"the largest of {len(self.scratch)} ESP-NN scratch buffer(s) (op {big.index} "
+                   f"{big.op}, {big.bytes} B; each lives only during its op), " if big else "")
+                + "alignment, bookkeeping and slack")
 
     def reasoning(self) -> list:
         """Lines for the generated header's comment."""
         if self.engine != "tflm":
             return [self.summary()]
         lines = [f"TFLite-Micro's recorded arena on the host (reference kernels): {self.recorded} B.",
-                 "ESP-NN's kernels on this chip ask for scratch buffers on top (host/esptiny/fit.py):"]
+                 "ESP-NN's kernels on this chip ask for scratch buffers on top (host/esptiny/targets/fit.py):"]
         lines += [f"  op {s.index} {s.op}: {s.bytes} B ({s.why})" for s in self.scratch] or ["  none"]
-        lines += [f"Margin {self.margin} B = scratch + {PER_REQUEST_BYTES} B alignment and bookkeeping "
-                  f"per request + {SLACK_BYTES} B slack; total rounded up to {ALIGN} B.",
+        lines += [f"Each lives only during its op, so the planner reuses one buffer's memory for the next: "
+                  f"margin {self.margin} B = the largest request, aligned, + {ALIGN} B + {BOOKKEEPING_BYTES} B "
+                  f"bookkeeping per request + {SLACK_BYTES} B slack; total rounded up to {ALIGN} B.",
                   "If AllocateTensors still fails, INFO reports status 1 (arena too small)."]
         return lines
 
