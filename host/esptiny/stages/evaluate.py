@@ -52,9 +52,9 @@ def evaluate(run: Run, variants=None, tflm_limit: int | None = None) -> dict:
     total = sum(len(sets[n]) for n in names) + sum(limits[n] for n in deployable)
     if reference is not None:
         total += len(sets[shared[0]])
-    old = run.manifest()["stages"].get("evaluate", {}).get("variants", {})
-    with run.timed("evaluate") as entry, bar("evaluate", total, "inputs") as advance:
-        results = dict(old)
+    f32 = all_variants.get("float32", {}).get("bytes")
+    with run.timed("evaluate", merge="variants") as entry, bar("evaluate", total, "inputs") as advance:
+        results = {}
         ref_pred = None
         if reference is not None:
             ref_y = _tflite_outputs(reference, sets[shared[0]], advance)[1]
@@ -62,7 +62,6 @@ def evaluate(run: Run, variants=None, tflm_limit: int | None = None) -> dict:
         for n in names:
             results[n] = _evaluate_one(run, n, blobs[n], all_variants[n], sets[n],
                                        ref_pred if n in shared else None, limits[n], advance)
-        f32 = results.get("float32", {}).get("bytes")
         for r in results.values():
             r["size_ratio_to_float32"] = r["bytes"] / f32 if f32 else None
         entry.update(variants=results, tflm_limit=tflm_limit)

@@ -141,10 +141,7 @@ def import_tflite(run: Run, path: Path, data_path=None, name=None, random_n=None
              "source": str(path.resolve()),
              "data": {"x": rel_x, "y": rel_y, "labels": labels, "source": source,
                       "images": int(len(x)), "random": random, "seed": seed if random else None}}
-    stage = dict(run.manifest()["stages"].get("import", {}))
-    variants = dict(stage.get("variants", {}))
-    variants[name] = entry
-    run.record("import", {**stage, "variants": variants})
+    run.record("import", {"variants": {name: entry}}, merge="variants")
     shape = "x".join(str(int(d)) for d in in_d["shape"])
     say(f"imported {path.name} as variant '{name}' of {run.path}: {kind}, {len(blob):,} B, input "
         f"{shape} {np.dtype(in_d['dtype']).name}; {len(x):,} inputs ({source})"
