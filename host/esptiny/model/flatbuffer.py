@@ -56,9 +56,10 @@ class _Recorder:
         return call
 
 
-def _schema():
-    from .reader import schema
-    return schema()
+def schema():
+    """The TFLite schema as the tflite-micro wheel generates it (flatbuffers object API)."""
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+    return schema_py_generated
 
 
 def _recorded(fn) -> tuple:
@@ -70,7 +71,7 @@ def _recorded(fn) -> tuple:
 @lru_cache(maxsize=None)
 def tables() -> dict:
     """table name -> {field name -> Field}, for every table of the wheel's schema."""
-    S = _schema()
+    S = schema()
     raw: dict = {}
     for name, fn in vars(S).items():
         m = re.fullmatch(r"([A-Z]\w*?)Add([A-Z]\w*)", name)
@@ -114,7 +115,7 @@ def _offset_field(S, cls, table, fname, slot, fields) -> Field:
 @lru_cache(maxsize=None)
 def _union_members(enum: str) -> dict:
     """A union enum's value -> its member table's name."""
-    return {v: k for k, v in vars(getattr(_schema(), enum)).items() if not k.startswith("_")}
+    return {v: k for k, v in vars(getattr(schema(), enum)).items() if not k.startswith("_")}
 
 
 class _Verifier:

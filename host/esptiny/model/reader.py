@@ -12,11 +12,7 @@ from functools import lru_cache
 import numpy as np
 
 from ..errors import ModelRefused, UserError
-
-
-def schema():
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
-    return schema_py_generated
+from .flatbuffer import Corrupt, schema, verify
 
 
 def _enum(cls) -> dict:
@@ -59,20 +55,18 @@ def _op_names() -> dict:
 def parse(model_bytes: bytes):
     """The model as a schema ModelT, verified (flatbuffer.py: every offset in bounds; then
     every index and size here); a one-line error when the bytes are not a usable model."""
-    from . import flatbuffer
     S = schema()
     data = bytes(model_bytes)
-    flatbuffer.verify(data)
+    verify(data)
     try:
         model = S.ModelT.InitFromPackedBuf(bytearray(data), 0)
     except Exception as e:  # verified, so this is unexpected; still the user's file
-        raise flatbuffer.Corrupt(f"corrupt TFLite model ({type(e).__name__})") from None
+        raise Corrupt(f"corrupt TFLite model ({type(e).__name__})") from None
     check_indices(model, len(data))
     return model
 
 
 def _bad(what: str):
-    from .flatbuffer import Corrupt
     raise Corrupt(f"corrupt TFLite model: {what}")
 
 
