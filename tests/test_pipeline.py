@@ -139,8 +139,11 @@ def test_not_a_classifier(tmp_path, quadrant_npz):
     m = keras.Sequential([L.Input((8, 8, 1)), L.Conv2D(2, 3)])  # 4-D output: not (batch, classes)
     path = tmp_path / "seg.keras"
     m.save(path)
+    # adopted as it is (any model; evaluate shows agreement, not accuracy), but not fine-tuned
     code, out = cli("train", tmp_path / "r", "--keras-model", path, "--data", quadrant_npz)
-    assert code == 1 and "is not (batch, classes)" in out
+    assert code == 0 and "no class labels to score" in out
+    code, out = cli("train", tmp_path / "r2", "--keras-model", path, "--data", quadrant_npz, "--epochs", "1")
+    assert code == 1 and "fine-tuning (--epochs) needs a classifier" in out and out.count("\n") == 1
 
 
 def test_evaluate_rejects_a_corrupt_variant(tmp_path, quad_run):

@@ -7,17 +7,22 @@ it, allocates its tensors and invokes it once on zeros; a child that dies is a o
 ModelRefused naming the signal and what the runtime printed last. The child also reports
 TFLite-Micro's recorded arena, so that probe is not wasted work.
 
-Results are kept per process, by the model's SHA-256.
+One child serves every probe of a process (its start-up, ~0.5 s of imports, is paid
+once) and is started again after a crash. Results are kept per process, by the model's
+SHA-256.
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
 import tempfile
+import threading
 from functools import lru_cache
 from pathlib import Path
 
@@ -37,32 +42,83 @@ def probe(runtime: str, model_bytes: bytes) -> dict:
     return result
 
 
-@lru_cache(maxsize=64)
+@lru_cache(maxsize=256)
 def _probe(runtime: str, digest: str, model_bytes: bytes) -> dict:
-    host_dir = str(Path(__file__).resolve().parents[2])
-    env = dict(os.environ, PYTHONPATH=os.pathsep.join(
-        [host_dir] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
-    with tempfile.TemporaryDirectory(prefix="esptiny-probe-") as tmp:
-        model = Path(tmp) / "model.tflite"
-        model.write_bytes(model_bytes)
-        out, err = Path(tmp) / "result.json", Path(tmp) / "stderr.txt"
-        with open(err, "wb") as err_f:
+    return _WORKER.ask(runtime, model_bytes)
+
+
+class _Worker:
+    """The child process: requests on its stdin, one JSON line a reply on a pipe of its own
+    (what native code prints goes to a log file, read back when the child dies)."""
+
+    def __init__(self):
+        self.proc = None
+        self.lock = threading.Lock()
+
+    def _start(self):
+        self.dir = tempfile.mkdtemp(prefix="esptiny-probe-")
+        self.log = open(Path(self.dir) / "stderr.txt", "w+b")
+        read, write = os.pipe()
+        host_dir = str(Path(__file__).resolve().parents[2])
+        env = dict(os.environ, PYTHONPATH=os.pathsep.join(
+            [host_dir] + [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]))
+        self.proc = subprocess.Popen([sys.executable, "-m", "esptiny.model.probe", str(write)],
+                                     stdin=subprocess.PIPE, stdout=self.log, stderr=self.log,
+                                     env=env, pass_fds=(write,))
+        os.close(write)
+        self.replies = os.fdopen(read, "rb")
+
+    def _stop(self):
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                self.proc.kill()  # the child this process started, by its handle
+            self.proc.wait()
+            self.replies.close()
+            self.log.close()
+        self.proc = None
+
+    def close(self):
+        with self.lock:
+            if self.proc is not None and self.proc.poll() is None:
+                self.proc.stdin.close()  # the child ends when its requests do
+                try:
+                    self.proc.wait(5)
+                except subprocess.TimeoutExpired:
+                    pass
+            self._stop()
+
+    def ask(self, runtime: str, model_bytes: bytes) -> dict:
+        with self.lock:
+            if self.proc is None or self.proc.poll() is not None:
+                self._stop()
+                self._start()
+            model = Path(self.dir) / "model.tflite"
+            model.write_bytes(model_bytes)
+            mark = self.log.seek(0, os.SEEK_END)
             try:
-                proc = subprocess.run([sys.executable, "-m", "esptiny.model.probe", runtime, str(model), str(out)],
-                                      stdin=subprocess.DEVNULL, stdout=err_f, stderr=err_f, env=env,
-                                      timeout=TIMEOUT_S)
-            except subprocess.TimeoutExpired:
-                return {"error": f"{RUNTIMES[runtime]} did not finish loading and running this model "
-                                 f"once in {TIMEOUT_S} s"}
-        said = _last_line(err.read_text(errors="replace"))
-        if proc.returncode < 0:
-            name = signal.Signals(-proc.returncode).name
-            return {"error": f"{RUNTIMES[runtime]} crashed on this model ({name})"
-                             + (f" after printing: {said}" if said else "")}
-        if proc.returncode != 0 or not out.exists():
-            return {"error": f"{RUNTIMES[runtime]} failed on this model (exit {proc.returncode})"
-                             + (f": {said}" if said else "")}
-        return json.loads(out.read_text())
+                self.proc.stdin.write(f"{runtime} {model}\n".encode())
+                self.proc.stdin.flush()
+            except BrokenPipeError:
+                pass
+            ready, _, _ = select.select([self.replies], [], [], TIMEOUT_S)
+            line = self.replies.readline() if ready else None
+            if line:
+                return json.loads(line)
+            if line is None:
+                self._stop()
+                return {"error": f"{RUNTIMES[runtime]} did not finish loading and running this "
+                                 f"model once in {TIMEOUT_S} s"}
+            code = self.proc.wait()
+            self.log.seek(mark)
+            said = _last_line(self.log.read().decode(errors="replace"))
+            self._stop()
+            how = f"crashed on this model ({signal.Signals(-code).name})" if code < 0 else \
+                f"failed on this model (exit {code})"
+            return {"error": f"{RUNTIMES[runtime]} {how}" + (f" after printing: {said}" if said else "")}
+
+
+_WORKER = _Worker()
+atexit.register(_WORKER.close)
 
 
 def _last_line(text: str) -> str:
@@ -125,12 +181,16 @@ def _child_litert(model: bytes) -> dict:
     return {}
 
 
-def _child(runtime: str, model_path: str, out_path: str):
-    os.dup2(2, 1)  # native code's prints on stdout go with stderr
-    model = Path(model_path).read_bytes()
-    result = {"tflm": _child_tflm, "litert": _child_litert}[runtime](model)
-    Path(out_path).write_text(json.dumps(result))
+def _serve(reply_fd: int):
+    """The child's loop: one request a line ("RUNTIME PATH"), one JSON line a reply."""
+    os.dup2(2, 1)  # native code's prints on stdout go with stderr, not into the replies
+    replies = os.fdopen(reply_fd, "w")
+    for line in sys.stdin:
+        runtime, path = line.rstrip("\n").split(" ", 1)
+        result = {"tflm": _child_tflm, "litert": _child_litert}[runtime](Path(path).read_bytes())
+        replies.write(json.dumps(result) + "\n")
+        replies.flush()
 
 
 if __name__ == "__main__":
-    _child(*sys.argv[1:4])
+    _serve(int(sys.argv[1]))
