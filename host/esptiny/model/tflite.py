@@ -57,7 +57,8 @@ def to_float(y: np.ndarray, details: dict) -> np.ndarray:
 
 
 def run(model_bytes: bytes, x: np.ndarray, progress=None, batch: int = 256) -> np.ndarray:
-    """Raw outputs (the model's output dtype) for inputs already in the input dtype."""
+    """Raw outputs (the model's output dtype) for inputs already in the input dtype: one row
+    an input, batched where the output follows the input's batch axis."""
     interp = interpreter(model_bytes)
     d_in, d_out = interp.get_input_details()[0], interp.get_output_details()[0]
     outs = []
@@ -67,7 +68,23 @@ def run(model_bytes: bytes, x: np.ndarray, progress=None, batch: int = 256) -> n
         interp.allocate_tensors()
         interp.set_tensor(d_in["index"], chunk)
         interp.invoke()
-        outs.append(interp.get_tensor(d_out["index"]).copy())
+        out = interp.get_tensor(d_out["index"])
+        if out.shape[:1] != (len(chunk),):  # the output ignores the batch axis: one at a time
+            return _one_by_one(interp, d_in, d_out, x, progress, done=i)
+        outs.append(out.copy())
         if progress:
             progress(len(chunk))
     return np.concatenate(outs, axis=0)
+
+
+def _one_by_one(interp, d_in, d_out, x, progress, done: int) -> np.ndarray:
+    interp.resize_tensor_input(d_in["index"], list(d_in["shape"]))
+    interp.allocate_tensors()
+    outs = []
+    for i in range(len(x)):
+        interp.set_tensor(d_in["index"], x[i:i + 1].reshape(d_in["shape"]))
+        interp.invoke()
+        outs.append(interp.get_tensor(d_out["index"]).copy())
+        if progress and i >= done:
+            progress(1)
+    return np.concatenate(outs, axis=0) if outs[0].shape[:1] == (1,) else np.stack(outs)
