@@ -91,8 +91,9 @@ def test_aot_is_bit_exact_with_tflm_or_refused(zoo_run, name):
         assert (a["images"], a["identical"], a["bit_exact_fraction"]) == (EVAL_N, EVAL_N, 1.0)
         assert a["arena_bytes_aot"] <= a["arena_bytes_tflm"]
         return
-    with pytest.raises(ModelRefused, match=why):
+    with pytest.raises(ModelRefused) as e:
         aot.compile_model(zoo.tflite(name))
+    assert why in str(e.value)
     if "aot" in v:  # evaluate kept the refusal, one line
         assert why in v["aot"]["refused"] and "\n" not in v["aot"]["refused"]
 
@@ -115,15 +116,21 @@ def test_fits_every_board(zoo_run, name):
             fit.check(b, len(blob), fit.ArenaPlan(recorded=arena, engine="aot"), name)
 
 
+def _refusals(name: str, aot_engine: bool) -> list:
+    """The reasons one of which a refusal must give: the frame, and the AOT compiler's."""
+    e = EXPECT[name]
+    return [w for w in (e["frame"], e["aot"] if aot_engine else None) if w]
+
+
 @pytest.mark.parametrize("engine", ENGINES)
 @pytest.mark.parametrize("name", list(EXPECT))
 def test_export_every_board(zoo_run, name, engine, tmp_path):
-    why = EXPECT[name]["frame"] or (EXPECT[name]["aot"] if engine == "aot" else None)
+    whys = _refusals(name, engine == "aot")
     for board in boards.BOARDS:
-        if why is not None:
-            with pytest.raises(UserError, match=why) as e:
+        if whys:
+            with pytest.raises(UserError) as e:
                 export(zoo_run, name, board, engine, out=tmp_path / board)
-            assert "\n" not in str(e.value)
+            assert "\n" not in str(e.value) and any(w in str(e.value) for w in whys), str(e.value)
             continue
         info = export(zoo_run, name, board, engine, out=tmp_path / board)
         assert info["fit"]["arena_bytes"] <= info["fit"]["arena_budget_bytes"]
@@ -134,13 +141,14 @@ def test_export_every_board(zoo_run, name, engine, tmp_path):
 @pytest.mark.parametrize("name", list(EXPECT))
 def test_bench(zoo_run, name, port):
     """native runs the AOT engine, sim TFLite-Micro's host runtime."""
-    why = EXPECT[name]["frame"] or (EXPECT[name]["aot"] if port == "native" else None)
-    if why is not None:
+    whys = _refusals(name, port == "native")
+    if whys:
         with pytest.raises(UserError) as e:
             run_bench(zoo_run, name, ports=(port,), limit=BENCH_N)
         said = str(e.value)
-        assert "\n" not in said
-        assert (why in said or "4096" in said or "model invalid" in said), said
+        # the devices say the frame their own way: "payloads up to 4096 bytes" (sim), "model
+        # invalid" (the native firmware's INFO for a model its frame cannot carry)
+        assert "\n" not in said and any(w in said for w in whys + ["4096", "model invalid"]), said
         return
     s = run_bench(zoo_run, name, ports=(port,), limit=BENCH_N)
     assert s["images"] == BENCH_N
