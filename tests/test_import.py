@@ -132,7 +132,9 @@ def test_regression_targets_give_mse(models, tmp_path):
     import_tflite(run, models["reg"], tmp_path / "d.npz", name="reg")
     ev = evaluate(run)["variants"]["reg"]
     assert ev["view"] == "targets" and ev["accuracy"] is None
-    from ai_edge_litert.interpreter import Interpreter  # an independent run of the reference
+    from ai_edge_litert.interpreter import (
+        Interpreter,  # an independent run of the reference
+    )
     it = Interpreter(model_path=str(models["reg"]))
     it.allocate_tensors()
     i, o = it.get_input_details()[0], it.get_output_details()[0]

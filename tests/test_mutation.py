@@ -36,9 +36,9 @@ HOST = str(Path(__file__).resolve().parents[1] / "host")
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     """name -> bytes of real models: the wheel's sine example (float32) and an int8 CNN."""
+    import tflite_micro
     from esptiny.stages.compress import ptq
     from esptiny.tf import keras, seed
-    import tflite_micro
     sine = (Path(tflite_micro.__file__).parent / "python" / "tflite_micro" / "sine_float.tflite").read_bytes()
     seed(3)
     L = keras.layers

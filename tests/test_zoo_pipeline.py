@@ -19,7 +19,6 @@ from esptiny.stages.export import export
 from esptiny.stages.importer import import_tflite
 from esptiny.stages.run import new_run
 from esptiny.targets import boards, fit
-
 from needs import missing
 
 try:

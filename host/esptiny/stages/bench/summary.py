@@ -38,7 +38,7 @@ class Finished:
 
 def record(f: Finished) -> dict:
     """Write the bench's JSON and plots and its manifest entry; return the summary."""
-    run, variant, model, crc, ds, y = f.run, f.variant, f.model, f.crc, f.dataset, f.y
+    run, variant, model, crc, ds = f.run, f.variant, f.model, f.crc, f.dataset
     results, ref_tflite, ref_tflm, sessions = f.results, f.ref_tflite, f.ref_tflm, f.sessions
     labels, wall, settings, ppath = f.labels, f.wall, f.settings, f.partial
     key_label = "+".join(labels)
