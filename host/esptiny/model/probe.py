@@ -178,6 +178,15 @@ def _child_litert(model: bytes) -> dict:
         interp.invoke()
     except Exception as e:
         return {"error": f"not a usable TFLite model: {_first_line(e)}"}
+    # LiteRT computes each tensor's shape from its ops; TFLite-Micro (and a board) take the
+    # shapes the file declares. A model whose output is not what it declares is inconsistent.
+    from .reader import Graph
+    g = Graph(model)
+    for d in interp.get_output_details():
+        declared, computed = tuple(g.tensors[d["index"]].shape), tuple(int(x) for x in d["shape"])
+        if declared != computed:
+            return {"error": f"inconsistent TFLite model: its output is declared {declared} but its "
+                             f"ops compute {computed}"}
     return {}
 
 
