@@ -27,7 +27,7 @@ class Main(click.Group):
 @click.group(cls=Main, context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100})
 @click.version_option(package_name="esptiny")
 def main():
-    """Train, compress, export and benchmark a classifier on an ESP32.
+    """Train (or import), compress, export and benchmark a model on an ESP32.
 
     \b
     A run directory carries everything one run makes; each command is one stage:
