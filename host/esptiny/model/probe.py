@@ -23,7 +23,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-from functools import lru_cache
 from pathlib import Path
 
 from ..errors import ModelRefused
@@ -36,15 +35,16 @@ def probe(runtime: str, model_bytes: bytes) -> dict:
     """What the child found: {"arena": {...}} for tflm, {} for litert; ModelRefused when
     the runtime refuses the model or crashes on it."""
     assert runtime in RUNTIMES, runtime
-    result = _probe(runtime, hashlib.sha256(bytes(model_bytes)).hexdigest(), bytes(model_bytes))
+    key = (runtime, hashlib.sha256(bytes(model_bytes)).hexdigest())
+    if key not in _RESULTS:
+        _RESULTS[key] = _WORKER.ask(runtime, bytes(model_bytes))
+    result = _RESULTS[key]
     if "error" in result:
         raise ModelRefused(result["error"])
     return result
 
 
-@lru_cache(maxsize=256)
-def _probe(runtime: str, digest: str, model_bytes: bytes) -> dict:
-    return _WORKER.ask(runtime, model_bytes)
+_RESULTS: dict = {}  # (runtime, SHA-256) -> what the child found: small, kept for the process
 
 
 class _Worker:
