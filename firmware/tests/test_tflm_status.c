@@ -74,6 +74,13 @@ static void test_registration_refused(void)
     expect(ESPT_STATUS_OP_NOT_REGISTERED, "RESHAPE: the op resolver refused its registration");
 }
 
+static void test_no_graph(void)
+{
+    fresh();
+    s.stop = ESPT_TFLM_STOP_GRAPH;
+    expect(ESPT_STATUS_MODEL_INVALID, "the model has no subgraph");
+}
+
 static void test_bad_opcode(void)
 {
     fresh();
@@ -239,6 +246,7 @@ void test_tflm_status(void)
     RUN(test_ready);
     RUN(test_schema);
     RUN(test_registration_refused);
+    RUN(test_no_graph);
     RUN(test_bad_opcode);
     RUN(test_op_missing);
     RUN(test_no_heap);

@@ -104,6 +104,9 @@ uint8_t espt_tflm_status(const espt_tflm_setup_t *s, char *detail, size_t cap)
         snprintf(buf, sizeof buf, "%s: the op resolver refused its registration",
                  s->op.name ? s->op.name : "an op");
         break;
+    case ESPT_TFLM_STOP_GRAPH:
+        snprintf(buf, sizeof buf, "the model has no subgraph");
+        break;
     case ESPT_TFLM_STOP_OPCODE:
         snprintf(buf, sizeof buf, "op %ld has an opcode the model does not define",
                  (long)s->op.index);

@@ -22,6 +22,7 @@ enum {
     ESPT_TFLM_STOP_NONE = 0,
     ESPT_TFLM_STOP_SCHEMA,     /* the model's schema version is `number`, TFLite-Micro reads `number2` */
     ESPT_TFLM_STOP_REGISTER,   /* the op resolver refused op.name's registration (full, or twice) */
+    ESPT_TFLM_STOP_GRAPH,      /* the model has no subgraph */
     ESPT_TFLM_STOP_OPCODE,     /* op.index has an opcode the model does not define */
     ESPT_TFLM_STOP_OP_MISSING, /* op (index, name) is not in the op resolver */
     ESPT_TFLM_STOP_HEAP,       /* the heap had no block of `number` bytes for the arena */
