@@ -9,8 +9,9 @@ Per model, all measured on this host: params and MACs (esptiny.model.reader.Grap
 invokes after one warm-up), build (seeded build + brief training) and conversion seconds;
 then the AOT compiler (accepted, or its refusal; where accepted, the fraction of
 --aot-inputs outputs identical to TFLite-Micro's, byte for byte) and export with the
-TFLite-Micro engine: the protocol frame check (export.read_model), the op resolver
-(export.resolver_ops) and the fit check per board (fit.plan_arena + fit.check).
+TFLite-Micro engine: the protocol frame check (targets.firmware_model.read_model, which
+targets.export uses), the op resolver (targets.resolver.resolver_ops) and the fit check
+per board (fit.plan_arena + fit.check).
 
 Prints a markdown table, the refusal lines below it, and one JSON line last.
 """
@@ -28,10 +29,12 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
 import zoo  # noqa: E402
 from esptiny import aot  # noqa: E402
 from esptiny.aot import host  # noqa: E402
-from esptiny.errors import UserError  # noqa: E402
+from esptiny.errors import ModelRefused, UserError  # noqa: E402
 from esptiny.model import tflm  # noqa: E402
 from esptiny.model.reader import Graph  # noqa: E402
-from esptiny.targets import boards, export, fit  # noqa: E402
+from esptiny.targets import boards, fit  # noqa: E402
+from esptiny.targets.firmware_model import read_model  # noqa: E402
+from esptiny.targets.resolver import resolver_ops  # noqa: E402
 
 BOARDS = ("esp32", "esp32s3", "esp32c3")
 
@@ -49,12 +52,12 @@ def tflm_ms_per_inference(blob: bytes, x: np.ndarray) -> float:
     return round(1000 * statistics.median(times), 2)
 
 
-def refusal(fn):
-    """None when fn() passes, else its one-line UserError."""
+def refusal(fn, kind=ModelRefused):
+    """None when fn() passes, else its one-line refusal."""
     try:
         fn()
         return None
-    except UserError as e:
+    except kind as e:
         return str(e)
 
 
@@ -72,12 +75,12 @@ def aot_facts(name: str, blob: bytes, n: int) -> dict:
 
 def export_facts(name: str, blob: bytes, recorded: int) -> dict:
     graph = Graph(blob)
-    out = {"frame": refusal(lambda: export.read_model(blob)),
-           "resolver": refusal(lambda: export.resolver_ops(graph.op_names())), "boards": {}}
+    out = {"frame": refusal(lambda: read_model(blob)),
+           "resolver": refusal(lambda: resolver_ops(graph.op_names())), "boards": {}}
     for b in BOARDS:
         board = boards.get(b)
         arena = fit.plan_arena(recorded, graph, board)
-        why = refusal(lambda: fit.check(board, len(blob), arena, name))
+        why = refusal(lambda: fit.check(board, len(blob), arena, name), UserError)
         out["boards"][b] = {"arena_bytes": arena.total, "fits": why is None, "refusal": why}
     return out
 
@@ -96,6 +99,8 @@ def facts(name: str, aot_inputs: int, time_inputs: int) -> dict:
         "tflm_arena_bytes": recorded,
         "tflm_host_ms_per_inference": tflm_ms_per_inference(blob, x),
         "build_seconds": zoo.SECONDS[name]["build"], "convert_seconds": zoo.SECONDS[name]["convert"],
+        "build_cpu_seconds": zoo.SECONDS[name]["build_cpu"],
+        "convert_cpu_seconds": zoo.SECONDS[name]["convert_cpu"],
         "aot": aot_facts(name, blob, aot_inputs),
         "export_tflm": export_facts(name, blob, recorded),
     }
@@ -147,11 +152,12 @@ def main():
     zoo_seconds = round(time.perf_counter() - t0, 1)
     all_facts = {name: facts(name, args.aot_inputs, args.time_inputs) for name in args.names}
     print(table(all_facts))
-    print(f"\nzoo built and converted in {zoo_seconds} s (conversion alone "
-          f"{sum(f['convert_seconds'] for f in all_facts.values()):.1f} s) on this host")
-    print(json.dumps({"zoo_seconds": zoo_seconds,
-                      "convert_seconds": round(sum(f["convert_seconds"] for f in all_facts.values()), 1),
-                      "models": all_facts}))
+    total = {k: round(sum(f[k] for f in all_facts.values()), 1)
+             for k in ("convert_seconds", "convert_cpu_seconds", "build_seconds", "build_cpu_seconds")}
+    print(f"\nzoo built and converted in {zoo_seconds} s wall on this host; conversion alone "
+          f"{total['convert_seconds']} s wall, {total['convert_cpu_seconds']} s CPU (all threads); "
+          f"building and training {total['build_seconds']} s wall, {total['build_cpu_seconds']} s CPU")
+    print(json.dumps({"zoo_seconds": zoo_seconds, **total, "models": all_facts}))
 
 
 if __name__ == "__main__":

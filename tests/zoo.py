@@ -4,8 +4,8 @@ Measured on this 2-core host (shared, loaded), `python benchmarks/zoo_facts.py` 
 line is the JSON of all of it). params and MACs: esptiny.model.reader.Graph; arena:
 tflm.arena_bytes total; TFLM ms: TFLite-Micro host runtime (PyPI wheel, reference kernels,
 x86-64) per inference, median, range of two runs; convert s: ptq.int8 alone (two runs);
-AOT: aot.compile_model, and host.run == tflm.run on 200 inputs; frame: export.read_model
-(4096 B payload); fit: fit.plan_arena + fit.check on esp32 / esp32s3 / esp32c3.
+AOT: aot.compile_model, and host.run == tflm.run on 200 inputs; frame: export's
+read_model (4096 B payload); fit: fit.plan_arena + fit.check on esp32 / esp32s3 / esp32c3.
 
 | model | params | MACs | .tflite B | input | output | arena B | TFLM ms | convert s | AOT | frame | fit 32/s3/c3 |
 |---|---|---|---|---|---|---|---|---|---|---|---|
@@ -41,7 +41,8 @@ Interface:
     inputs(name, n, seed)      float32 inputs in the input's range; labels(name, n, seed) theirs
     representative(name)       the calibration set ptq.int8 was given
     quantized(name, x)         float inputs in the .tflite's input dtype
-    SECONDS[name]              {"build": s, "convert": s} measured in this process
+    SECONDS[name]              {"build", "convert": wall s; "build_cpu", "convert_cpu": this
+                               process's CPU s, all threads} measured in this process
 """
 from __future__ import annotations
 
@@ -292,7 +293,7 @@ def keras_model(name: str):
     calibration sees real activation ranges and the outputs depend on the input."""
     from esptiny.tf import keras, seed
     spec = ZOO[name]
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     seed(spec.seed)
     keras.backend.reset_uids()  # layer names, and so the .tflite's bytes, not depend on what was built before
     model = spec.builder()
@@ -304,7 +305,8 @@ def keras_model(name: str):
         model.fit(x, y if classifier else x, batch_size=spec.batch, epochs=spec.epochs,
                   shuffle=True, verbose=0)
         _settle_batch_norm(model, x)
-    SECONDS.setdefault(name, {})["build"] = round(time.perf_counter() - t0, 2)
+    SECONDS.setdefault(name, {}).update(build=round(time.perf_counter() - t0, 2),
+                                        build_cpu=round(time.process_time() - c0, 2))
     return model
 
 
@@ -332,9 +334,10 @@ def tflite(name: str) -> bytes:
     from esptiny.stages.compress import ptq
     spec = ZOO[name]
     model = keras_model(name)
-    t0 = time.perf_counter()
+    t0, c0 = time.perf_counter(), time.process_time()
     blob = ptq.int8(model, representative(name), io_type=spec.io_type)
-    SECONDS[name]["convert"] = round(time.perf_counter() - t0, 2)
+    SECONDS[name].update(convert=round(time.perf_counter() - t0, 2),
+                         convert_cpu=round(time.process_time() - c0, 2))
     return blob
 
 
