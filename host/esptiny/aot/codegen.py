@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..paths import TEMPLATES
-from .lower import Step
+from .steps import Step
 
 CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "uint32_t": 4}
 PER_LINE = {"int8_t": 20, "uint8_t": 20, "int32_t": 8, "uint32_t": 8}
@@ -22,14 +22,6 @@ def array_body(values: np.ndarray, ctype: str) -> str:
     vals = [_literal(int(v), ctype) for v in np.asarray(values).reshape(-1)]
     n = PER_LINE[ctype]
     return ",\n".join("    " + ", ".join(vals[i:i + n]) for i in range(0, len(vals), n))
-
-
-def float_literal(x: float) -> str:
-    """A C float literal that reads back as the same float32."""
-    s = f"{float(np.float32(x)):.9g}"
-    if "e" not in s and "." not in s and "n" not in s:
-        s += ".0"
-    return s + "f"
 
 
 def _environment():

@@ -60,13 +60,15 @@ class Runner:
         self.exe = build_runner(self.dir, self.dir / "aot_run", opt)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.int8)
+        """Outputs for a batch x in the model's input dtype (int8, or float32 for a
+        float-I/O model), in its output dtype."""
+        x = np.ascontiguousarray(x, dtype=np.dtype(self.info["input"]["dtype"]))
         n = len(x)
         in_path, out_path = self.dir / "in.bin", self.dir / "out.bin"
         in_path.write_bytes(x.tobytes())
         r = subprocess.run([str(self.exe), str(in_path), str(out_path)], capture_output=True, text=True)
         assert r.returncode == 0, f"aot_run failed: {r.stderr[:2000]}"
-        y = np.frombuffer(out_path.read_bytes(), np.int8)
+        y = np.frombuffer(out_path.read_bytes(), np.dtype(self.info["output"]["dtype"]))
         shape = self.info["output"]["shape"]
         return y.reshape(n, *(shape[1:] if len(shape) > 1 and shape[0] == 1 else shape))
 

@@ -74,6 +74,12 @@ class Op:
     inputs: list
     outputs: list
     options: object
+    custom_code: str | None = None  # a CUSTOM op's own name, as the model's operator code gives it
+
+    @property
+    def label(self) -> str:
+        """The op's name for messages: a custom op by its custom code."""
+        return f"custom op {self.custom_code}" if self.name == "CUSTOM" and self.custom_code else self.name
 
 
 @dataclass
@@ -131,11 +137,17 @@ class Graph:
             raise UserError("TFLite model has no subgraph")
         self.sg = self.model.subgraphs[0]
         codes = self.model.operatorCodes
-        self.ops = [Op(op_name(max(codes[o.opcodeIndex].builtinCode,
-                                   codes[o.opcodeIndex].deprecatedBuiltinCode)),
-                       list(o.inputs), list(o.outputs), o.builtinOptions)
-                    for o in (self.sg.operators or [])]
+        self.ops = [self._op(codes[o.opcodeIndex], o) for o in (self.sg.operators or [])]
         self.tensors = [self._tensor(i) for i in range(len(self.sg.tensors or []))]
+
+    @staticmethod
+    def _op(code, o) -> Op:
+        custom = code.customCode
+        if isinstance(custom, bytes):
+            custom = custom.decode(errors="replace")
+        return Op(op_name(max(code.builtinCode, code.deprecatedBuiltinCode)),
+                  list(o.inputs if o.inputs is not None else []),
+                  list(o.outputs if o.outputs is not None else []), o.builtinOptions, custom or None)
 
     @property
     def inputs(self) -> list:
