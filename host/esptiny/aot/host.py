@@ -3,6 +3,8 @@ a file of inputs (firmware/engines/aot/aot_run_main.c). Tests compare its output
 TFLite-Micro's byte for byte; the benchmark counts its instructions."""
 from __future__ import annotations
 
+import atexit
+import hashlib
 import shutil
 import subprocess
 import tempfile
@@ -40,9 +42,32 @@ def gcc() -> str:
     return cc
 
 
+_KERNEL_OBJECTS: dict = {}  # (opt, sources digest) -> object files, for this process
+
+
+def kernel_objects(opt: str = "-O2") -> list:
+    """The kernel library compiled once per process and flags (the kernels do not depend
+    on the model), so that each model costs only its own file."""
+    srcs = kernel_sources()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(AOT_DIR.glob("espt_aot*")))).hexdigest()
+    key = (opt, digest)
+    if key not in _KERNEL_OBJECTS or not all(o.exists() for o in _KERNEL_OBJECTS[key]):
+        out_dir = Path(tempfile.mkdtemp(prefix="esptiny-aot-kernels-"))
+        atexit.register(shutil.rmtree, out_dir, True)
+        procs = [(src, out_dir / (src.stem + ".o")) for src in srcs]
+        running = [subprocess.Popen([gcc(), *CFLAGS, opt, f"-I{AOT_DIR}", "-c", str(src), "-o", str(obj)],
+                                    stderr=subprocess.PIPE, text=True) for src, obj in procs]
+        for (src, _), p in zip(procs, running):
+            err = p.communicate()[1]
+            assert p.returncode == 0, f"gcc failed on {src.name}:\n{err[:4000]}"
+        _KERNEL_OBJECTS[key] = [obj for _, obj in procs]
+    return _KERNEL_OBJECTS[key]
+
+
 def build_runner(gen_dir: Path, out: Path, opt: str = "-O2") -> Path:
     """Compile the generated model, the engine and aot_run_main.c into one program."""
-    cmd = [gcc(), *CFLAGS, opt, *include_flags(gen_dir), *map(str, engine_sources(gen_dir)),
+    own = [p for p in engine_sources(gen_dir) if p not in kernel_sources()]
+    cmd = [gcc(), *CFLAGS, opt, *include_flags(gen_dir), *map(str, own), *map(str, kernel_objects(opt)),
            str(AOT_DIR / "aot_run_main.c"), "-o", str(out)]
     r = subprocess.run(cmd, capture_output=True, text=True)
     # The generated code must compile cleanly: a failure here is a compiler bug.

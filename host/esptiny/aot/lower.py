@@ -265,7 +265,7 @@ class Lowering:
     def elementwise(self, k: int, kernel: str, ctype: str, fields: list, comment: str,
                     x: Tensor, y: Tensor):
         """One step of an elementwise kernel `kernel(&lK_param, in, out)` over x.numel values."""
-        name = f"l{k}_{kernel.removeprefix('espt_aot_').rsplit('_', 1)[0]}"
+        name = f"l{k}_{self.g.ops[k].name.lower()}"
         struct = c_struct(ctype, name, [("size", x.numel), *fields])
         self.step([k], kernel, comment, [x.index], [y.index],
                   f"{kernel}(&{name}, {{in0}}, {{out0}});", [], struct)

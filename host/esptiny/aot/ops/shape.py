@@ -88,7 +88,7 @@ def concatenation(low, k: int):
     shapes = " + ".join(low.tensors[i].shape_str() for i in op.inputs)
     low.step([k], "espt_aot_concat_s8", f"CONCATENATION {shapes} -> {y.shape_str()}, axis {axis}",
              ins, [y.index],
-             f"espt_aot_concat_s8(&l{k}_concat, (const int8_t *const[]){{ {', '.join(exprs)} }}, {{out0}});",
+             f"espt_aot_concat_s8(&l{k}_concat, (const int8_t *const[]){{{{ {', '.join(exprs)} }}}}, {{out0}});",
              consts, struct)
     return None
 
