@@ -42,8 +42,9 @@ import numpy as np
 from esptiny import paths
 from esptiny.aot import compare, host
 from esptiny.model import tflite, tflm
-from esptiny.stages import pipeline
-from esptiny.stages.run import Run
+from esptiny.stages import compress as compress_stage
+from esptiny.stages import train as train_stage
+from esptiny.stages.run import Run, new_run
 
 TARGETS = {"bit_exact_fraction": 1.0, "ram_ratio": 0.75, "instr_ratio": 0.5}
 BENCH_DIR = paths.REPO / "build" / "benchmarks"
@@ -65,9 +66,9 @@ def _train(path: Path, model_name: str, epochs: int, methods) -> Run:
     if run.has("compress") and all(m in run.variants() for m in methods):
         return run
     print(f"training a {model_name} for {epochs} epochs into {path}", file=sys.stderr)
-    run = pipeline.new_run(path)
-    pipeline.train(run, model_name=model_name, epochs=epochs, seed=0)
-    pipeline.compress(run, methods=list(methods), rep_samples=200, finetune_epochs=1)
+    run = new_run(path)
+    train_stage.train(run, model_name=model_name, epochs=epochs, seed=0)
+    compress_stage.compress(run, methods=list(methods), rep_samples=200, finetune_epochs=1)
     return run
 
 

@@ -21,8 +21,10 @@ import time
 from pathlib import Path
 
 from esptiny import paths
-from esptiny.stages import bench, pipeline
-from esptiny.stages.run import Run
+from esptiny.stages import bench
+from esptiny.stages import compress as compress_stage
+from esptiny.stages import train as train_stage
+from esptiny.stages.run import Run, new_run
 
 
 def scratch_run(src: Path, dst: Path) -> Run:
@@ -41,9 +43,9 @@ def scratch_run(src: Path, dst: Path) -> Run:
 
 
 def quick_run(dst: Path, n: int) -> Run:
-    run = pipeline.new_run(dst)
-    pipeline.train(run, model_name="cnn", train_limit=6000, test_limit=n, epochs=2, seed=0)
-    pipeline.compress(run, methods=["int8"], rep_samples=200)
+    run = new_run(dst)
+    train_stage.train(run, model_name="cnn", train_limit=6000, test_limit=n, epochs=2, seed=0)
+    compress_stage.compress(run, methods=["int8"], rep_samples=200)
     return run
 
 

@@ -7,7 +7,7 @@ same images twice more on fresh QEMUs to check that the instruction counts repea
     python benchmarks/emulated_board.py [RUN] [-n N]
 
 RUN defaults to runs/demo; without one a small CNN is trained into build/benchmarks/.
-Like `esptiny bench`, it records its results in RUN (bench/, build/qemu_rv32/).
+Like `esptiny bench`, it records its results in RUN (bench/, build/int8/qemu_rv32/).
 Figures: on-device accuracy and agreement with TFLite-Micro's host runtime (bit-exact
 expected); instructions per inference (minstret under QEMU -icount shift=0: exact counts,
 not ESP32-C3 cycles) and the ESP32-C3 time they give at 160 MHz under a stated CPI
@@ -24,10 +24,12 @@ import numpy as np
 from click.testing import CliRunner
 from esptiny import paths
 from esptiny.cli import main
-from esptiny.devices import qemu
+from esptiny.devices import qemu, rv32_firmware
+from esptiny.errors import UserError
 from esptiny.model import tflite
-from esptiny.stages import pipeline
-from esptiny.stages.run import Run
+from esptiny.stages import compress as compress_stage
+from esptiny.stages import train as train_stage
+from esptiny.stages.run import Run, new_run
 
 
 def demo_run(path) -> Run:
@@ -39,9 +41,9 @@ def demo_run(path) -> Run:
     run = Run(paths.REPO / "build" / "benchmarks" / "emulated_board_run")
     if not run.has("compress"):  # a quick stand-in for the demo model
         print("no runs/demo: training a small CNN for 3 epochs", file=sys.stderr)
-        run = pipeline.new_run(run.path)
-        pipeline.train(run, model_name="cnn", epochs=3, seed=0)
-        pipeline.compress(run, methods=["int8"], rep_samples=200)
+        run = new_run(run.path)
+        train_stage.train(run, model_name="cnn", epochs=3, seed=0)
+        compress_stage.compress(run, methods=["int8"], rep_samples=200)
     return run
 
 
@@ -74,14 +76,16 @@ def main_():
     ap.add_argument("run", nargs="?")
     ap.add_argument("-n", type=int, default=1000, help="test images (default 1,000)")
     args = ap.parse_args()
-    missing = qemu.missing_packages()
-    if missing:
-        sys.exit(f"emulated_board: needs the Debian packages {' '.join(missing)} (make debs)")
+    try:
+        rv32_firmware.require_cross_compiler()
+        qemu.require_qemu()
+    except UserError as e:
+        sys.exit(f"emulated_board: {e}")
     run = demo_run(args.run)
     model = run.variant_path("int8").read_bytes()
 
     t0 = time.perf_counter()
-    fw = qemu.build(model, qemu.build_dir_for(run, "int8"))
+    fw = rv32_firmware.build(model, run.path / "build" / "int8" / "qemu_rv32")
     build_s = time.perf_counter() - t0
 
     r = CliRunner().invoke(main, ["bench", str(run.path), "--variant", "int8", "--port", "qemu-rv32",
@@ -126,8 +130,8 @@ def main_():
         "estimated_esp32c3_ms": round(qemu.estimate_ms(per_inference), 2),
         "estimate_note": qemu.ESTIMATE_NOTE,
         "assumed_cpi": qemu.ASSUMED_CPI,
-        "flash_bytes": s["flash_bytes"], "flash_limit": qemu.FLASH_LIMIT,
-        "ram_bytes": s["ram_bytes"], "ram_limit": qemu.RAM_LIMIT,
+        "flash_bytes": s["flash_bytes"], "flash_limit": rv32_firmware.FLASH_LIMIT,
+        "ram_bytes": s["ram_bytes"], "ram_limit": rv32_firmware.RAM_LIMIT,
         "ram_breakdown": {k: s[f"{k}_bytes"] for k in ("stack", "data", "bss")},
         "flash_breakdown": {k: s[f"{k}_bytes"] for k in ("text", "rodata", "data")},
         "largest_ram_symbol": s["largest_ram_symbol"],

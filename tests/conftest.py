@@ -20,10 +20,12 @@ def fashion():
 def tiny_run(tmp_path_factory, fashion):
     """A run directory with a small CNN trained for one epoch on 3,000 images and its
     float32 and int8 variants, as the train and compress stages record them."""
-    from esptiny.stages import pipeline
-    run = pipeline.new_run(tmp_path_factory.mktemp("tiny") / "run")
-    pipeline.train(run, model_name="cnn", train_limit=3000, test_limit=1000, epochs=1, seed=1)
-    pipeline.compress(run, methods=["float32", "int8"], rep_samples=100)
+    from esptiny.stages import compress as compress_stage
+    from esptiny.stages import train as train_stage
+    from esptiny.stages.run import new_run
+    run = new_run(tmp_path_factory.mktemp("tiny") / "run")
+    train_stage.train(run, model_name="cnn", train_limit=3000, test_limit=1000, epochs=1, seed=1)
+    compress_stage.compress(run, methods=["float32", "int8"], rep_samples=100)
     return run
 
 

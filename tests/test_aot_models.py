@@ -3,7 +3,6 @@ CNN are bit-exact with TFLite-Micro on 300 test images; the generated C compiles
 gcc -std=c99 -Wall -Wextra -Werror; unsupported ops and types are refused with the op's
 name and layer; the native firmware serves `esptiny bench --port native` end to end."""
 import json
-import os
 import shutil
 import subprocess
 
@@ -14,8 +13,9 @@ from esptiny import aot
 from esptiny.aot import host
 from esptiny.errors import UserError
 from esptiny.model import tflite, tflm
-from esptiny.stages import pipeline
-from esptiny.stages.run import Run
+from esptiny.stages import compress as compress_stage
+from esptiny.stages import train as train_stage
+from esptiny.stages.run import Run, new_run
 
 N = 300
 
@@ -43,9 +43,9 @@ def test_tiny_cnn_is_bit_exact_with_tflite_micro(tiny_run, cnn):
 
 
 def test_mlp_is_bit_exact_with_tflite_micro(tmp_path, fashion):
-    run = pipeline.new_run(tmp_path / "mlp")
-    pipeline.train(run, model_name="mlp", train_limit=2000, test_limit=N, epochs=1, seed=2)
-    pipeline.compress(run, methods=["int8"], rep_samples=100)
+    run = new_run(tmp_path / "mlp")
+    train_stage.train(run, model_name="mlp", train_limit=2000, test_limit=N, epochs=1, seed=2)
+    compress_stage.compress(run, methods=["int8"], rep_samples=100)
     model = run.variant_path("int8").read_bytes()
     info = aot.compile_model(model).info
     assert info["code_ops"] == ["RESHAPE", "FULLY_CONNECTED", "FULLY_CONNECTED"]
@@ -57,7 +57,7 @@ def test_clustered_cnn_is_packed_smaller_and_bit_exact(tiny_run):
     """16 shared values per layer (what weight clustering leaves), int8 per channel:
     4-bit indices into per-channel codebooks, about half the weight flash, same outputs."""
     from esptiny.stages.compress import ptq
-    model = pipeline.load_model(tiny_run)
+    model = train_stage.load_model(tiny_run)
     for layer in model.layers:
         for v in layer.weights:
             if "kernel" in v.name:
@@ -255,7 +255,7 @@ def test_native_firmware_end_to_end_through_esptiny_bench(tiny_run, cnn, tmp_pat
     assert board["info"]["arena_bytes"] == aot.compile_model(cnn).info["arena_bytes"]
     assert doc["images"] == 200
     assert doc["device_vs_tflm"] == {"top1_agreement": 1.0, "max_abs_diff": 0.0, "identical_outputs": 1.0}
-    assert Run(run_dir).file("native/int8/firmware-native").exists()
+    assert Run(run_dir).file("build/int8/native/firmware-native").exists()
 
 
 def test_native_firmware_runs_a_float_io_model_end_to_end(tiny_run, tmp_path):
@@ -269,7 +269,7 @@ def test_native_firmware_runs_a_float_io_model_end_to_end(tiny_run, tmp_path):
     from esptiny.stages.compress import ptq
     run_dir = tmp_path / "run"
     shutil.copytree(tiny_run.path, run_dir)
-    model = float_io(pipeline.load_model(tiny_run), ptq.representative(tiny_run.dataset(), 100))
+    model = float_io(train_stage.load_model(tiny_run), ptq.representative(tiny_run.dataset(), 100))
     (run_dir / "variants" / "int8.tflite").write_bytes(model)
     r = CliRunner().invoke(main, ["bench", str(run_dir), "--variant", "int8", "--port", "native", "-n", "200"])
     assert r.exit_code == 0, r.output
@@ -281,35 +281,27 @@ def test_native_firmware_runs_a_float_io_model_end_to_end(tiny_run, tmp_path):
     assert doc["device_vs_tflm"] == {"top1_agreement": 1.0, "max_abs_diff": 0.0, "identical_outputs": 1.0}
 
 
-def _require(missing: list, what: str):
-    """Skip without the tools, except under CI, where their absence is a failure."""
-    if missing:
-        msg = f"{what} needs the Debian packages {' '.join(missing)}"
-        if os.environ.get("CI"):
-            pytest.fail(msg)
-        pytest.skip(msg)
-
-
 def test_emulated_rv32_board_runs_the_newer_kernels_bit_exact(tmp_path):
     """The MobileNet-v3-like block with float32 I/O cross-compiled for RV32IMC (picolibc,
     soft float) and run under QEMU: every output byte equals TFLite-Micro's, and the
     kernels call nothing from libm (only string.h and the compiler's own helpers)."""
-    from esptiny.devices import qemu
-    from esptiny.model import tflm
+    from esptiny.devices import qemu, rv32_firmware
     from esptiny.tf import keras
-    _require(qemu.missing_packages(), "the emulated board")
+    from needs import require
+    require(rv32_firmware.CC, "gcc-riscv64-unknown-elf")
+    require(qemu.QEMU, "qemu-system-misc")
     rs = np.random.RandomState(3)
     model = mobilenet_v3_block(keras, (12, 12, 3))
     randomize(model, rs)
     b = float_io(model, representative(rs, (12, 12, 3), 64))
-    fw = qemu.build(b, tmp_path / "build")
+    fw = rv32_firmware.build(b, tmp_path / "build")
     x = rs.normal(0, 1.5, (20, 12, 12, 3)).astype(np.float32)
     outputs, _ = qemu.run_images(fw, x)
     y = tflm.run(b, x)
     assert [bytes(o) for o in outputs] == [y[i].tobytes() for i in range(len(x))]
     objs = sorted((tmp_path / "build").rglob("espt_aot_*.o"))
     assert len(objs) == len(host.kernel_sources())
-    nm = qemu.CC.replace("gcc", "nm")
+    nm = rv32_firmware.CC.replace("gcc", "nm")
     undefined = set()
     for o in objs:
         undefined |= set(subprocess.run([nm, "-u", str(o)], capture_output=True, text=True,

@@ -60,7 +60,7 @@ def test_device_equals_tflite_micro_on_every_image(run, model, x, clean):
     assert np.array(doc["confusion_matrix"]).sum() == N
     assert np.array(doc["confusion_matrix"]).trace() == doc["correct"]
     board = doc["boards"]["sim"]
-    assert board["images_this_run"] == N and board["info"]["chip"] == "virtual-esp32s3"
+    assert board["images_this_run"] == N and board["info"]["chip"] == "virtual-esp32"
     assert not any(k.startswith("retry") for k in board["link"])
     lat = doc["latency_us"]
     assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["p99"] <= lat["max"]

@@ -15,7 +15,8 @@ import pytest
 import yaml
 from esptiny.errors import UserError
 from esptiny.paths import FIRMWARE, REPO
-from esptiny.targets import boards, export, fit
+from esptiny.stages import export as export_stage
+from esptiny.targets import boards, carray, export, firmware_model, fit, resolver
 from esptiny.targets import platformio as build
 
 GXX = shutil.which("g++")
@@ -26,10 +27,12 @@ GCC = shutil.which("gcc")
 def mlp_run(tmp_path_factory, fashion):
     """The seed's MLP, one epoch on 1,000 images, with int8 and the two variants TFLite-Micro
     cannot run (float16 weights, dynamic range)."""
-    from esptiny.stages import pipeline
-    run = pipeline.new_run(tmp_path_factory.mktemp("mlp") / "run")
-    pipeline.train(run, model_name="mlp", train_limit=1000, test_limit=200, epochs=1, seed=2)
-    pipeline.compress(run, methods=["int8", "float16", "dynamic"], rep_samples=50)
+    from esptiny.stages import compress as compress_stage
+    from esptiny.stages import train as train_stage
+    from esptiny.stages.run import new_run
+    run = new_run(tmp_path_factory.mktemp("mlp") / "run")
+    train_stage.train(run, model_name="mlp", train_limit=1000, test_limit=200, epochs=1, seed=2)
+    compress_stage.compress(run, methods=["int8", "float16", "dynamic"], rep_samples=50)
     return run
 
 
@@ -62,11 +65,11 @@ def no_leftovers(parent: Path):
 def test_array_crc_and_resolver_are_exactly_the_model(which, tiny_run, mlp_run, tmp_path):
     run = tiny_run if which == "cnn" else mlp_run
     data = run.variant_path("int8").read_bytes()
-    info = export.export(run, "int8", "esp32", out=tmp_path / "p")
+    info = export_stage.export(run, "int8", "esp32", out=tmp_path / "p")
     model_dir = tmp_path / "p" / "src" / "model"
     cc = (model_dir / "model_data.cc").read_text()
 
-    assert export.parse_c_array(cc) == data
+    assert carray.parse_c_array(cc) == data
     assert info["model_crc32"] == f"0x{zlib.crc32(data):08x}"
     assert f"g_espt_model_crc32 = 0x{zlib.crc32(data):08x}u;" in cc
     assert f"g_espt_model_data_len = {len(data)}u;" in cc
@@ -78,7 +81,7 @@ def test_array_crc_and_resolver_are_exactly_the_model(which, tiny_run, mlp_run, 
     ops = flatbuffer_ops(data)
     calls = resolver_calls((model_dir / "op_resolver.h").read_text())
     assert [name for _, name in calls] == ops
-    assert [method for method, _ in calls] == [export.RESOLVER_METHODS[o] for o in ops]
+    assert [method for method, _ in calls] == [resolver.RESOLVER_METHODS[o] for o in ops]
     assert f"constexpr unsigned kOpCount = {len(ops)};" in (model_dir / "op_resolver.h").read_text()
     assert info["ops"] == ops
     expected = {"cnn": {"CONV_2D", "MAX_POOL_2D", "RESHAPE", "FULLY_CONNECTED"},
@@ -90,7 +93,7 @@ def test_model_config_matches_the_interpreter(tiny_run, tmp_path):
     from esptiny.model import tflite
     data = tiny_run.variant_path("int8").read_bytes()
     d_in, d_out = tflite.io_details(data)
-    export.export(tiny_run, "int8", "esp32c3", out=tmp_path / "p")
+    export_stage.export(tiny_run, "int8", "esp32c3", out=tmp_path / "p")
     h = (tmp_path / "p" / "src" / "model" / "model_config.h").read_text()
     assert f"#define ESPT_INPUT_DIMS {{ {', '.join(str(int(d)) for d in d_in['shape'])} }}" in h
     assert f"#define ESPT_INPUT_BYTES {int(d_in['shape'].prod())}u" in h
@@ -105,7 +108,7 @@ def test_model_config_matches_the_interpreter(tiny_run, tmp_path):
 @pytest.mark.skipif(not (GXX and GCC), reason="needs gcc and g++")
 def test_generated_files_compile_and_the_array_is_byte_equal(tiny_run, tmp_path):
     data = tiny_run.variant_path("int8").read_bytes()
-    info = export.export(tiny_run, "int8", "esp32", out=tmp_path / "p")
+    info = export_stage.export(tiny_run, "int8", "esp32", out=tmp_path / "p")
     model_dir = tmp_path / "p" / "src" / "model"
     prog = tmp_path / "dump.cc"
     prog.write_text(r'''
@@ -156,8 +159,8 @@ def test_c_string_escapes_what_c_needs():
 
 def test_unknown_ops_are_refused_by_name():
     with pytest.raises(UserError, match="FOO_BAR, CUSTOM_THING; the model cannot be exported"):
-        export.resolver_ops(["CONV_2D", "FOO_BAR", "CUSTOM_THING"])
-    assert export.resolver_ops(["PADV2"]) == [{"name": "PADV2", "method": "AddPadV2"}]
+        resolver.resolver_ops(["CONV_2D", "FOO_BAR", "CUSTOM_THING"])
+    assert resolver.resolver_ops(["PADV2"]) == [{"name": "PADV2", "method": "AddPadV2"}]
 
 
 # ---- projects for every board and deployable variant --------------------------------
@@ -167,7 +170,7 @@ def test_unknown_ops_are_refused_by_name():
 def test_projects_render_for_every_board_and_variant(board, variant, tiny_run, tmp_path):
     b = boards.get(board)
     out = tmp_path / f"{variant}-{board}"
-    info = export.export(tiny_run, variant, board, out=out)
+    info = export_stage.export(tiny_run, variant, board, out=out)
     assert info["board"] == board and info["engine"] == "tflm" and info["console"] == b.console
     cfg = configparser.ConfigParser(inline_comment_prefixes=(";",))
     cfg.read(out / "platformio.ini")
@@ -206,7 +209,7 @@ def test_arena_is_the_host_recording_plus_the_stated_margin(tiny_run, tmp_path):
     recorded = tflm.arena_bytes(data)["total"]
     totals = {}
     for board in boards.BOARDS:
-        info = export.export(tiny_run, "int8", board, out=tmp_path / board)
+        info = export_stage.export(tiny_run, "int8", board, out=tmp_path / board)
         a = info["arena"]
         assert a["recorded"] == recorded
         assert a["total"] % 16 == 0 and a["total"] >= recorded + a["margin"]
@@ -217,7 +220,7 @@ def test_arena_is_the_host_recording_plus_the_stated_margin(tiny_run, tmp_path):
         totals[board] = a
     # ESP32 and ESP32-C3 run ESP-NN's generic kernels (no conv scratch); the S3's SIMD
     # kernels ask for one scratch buffer per int8 convolution
-    convs = sum(op.name == "CONV_2D" for op in export.read_model(data).graph.ops)
+    convs = sum(op.name == "CONV_2D" for op in firmware_model.read_model(data).graph.ops)
     assert convs >= 1
     assert sum(s["op"] == "CONV_2D" for s in totals["esp32s3"]["scratch"]) == convs
     assert [s["op"] for s in totals["esp32"]["scratch"]] == [s["op"] for s in totals["esp32c3"]["scratch"]]
@@ -243,7 +246,7 @@ def test_s3_conv_scratch_covers_espnn_formulas():
 def test_float16_and_dynamic_are_refused_with_the_reason(variant, why, mlp_run, tmp_path):
     out = tmp_path / "p"
     with pytest.raises(UserError) as e:
-        export.export(mlp_run, variant, "esp32", out=out)
+        export_stage.export(mlp_run, variant, "esp32", out=out)
     msg = str(e.value)
     assert f"variant '{variant}' cannot run on the board" in msg and why in msg
     assert "TFLite-Micro has no kernels" in msg and "export int8" in msg and "\n" not in msg
@@ -256,13 +259,13 @@ def test_bad_names_are_one_line(tiny_run, tmp_path):
              (dict(board="esp32", console="usb-serial-jtag"), "esp32 has no usb-serial-jtag link")]
     for kwargs, text in cases:
         with pytest.raises(UserError, match=re.escape(text)):
-            export.export(tiny_run, **{"variant": "int8", **kwargs}, out=tmp_path / "p")
+            export_stage.export(tiny_run, **{"variant": "int8", **kwargs}, out=tmp_path / "p")
     assert not (tmp_path / "p").exists()
 
 
 def test_fit_accepts_the_demo_model_and_refuses_too_big(tiny_run):
     data = tiny_run.variant_path("int8").read_bytes()
-    graph = export.read_model(data).graph
+    graph = firmware_model.read_model(data).graph
     for b in boards.BOARDS.values():
         plan = fit.plan_arena(20_000, graph, b)
         fig = fit.check(b, len(data), plan, "int8")
@@ -280,40 +283,40 @@ def test_fit_accepts_the_demo_model_and_refuses_too_big(tiny_run):
 
 def test_too_big_for_the_board_writes_nothing_and_keeps_the_old_export(tiny_run, tmp_path, monkeypatch):
     out = tmp_path / "p"
-    export.export(tiny_run, "int8", "esp32", out=out)
+    export_stage.export(tiny_run, "int8", "esp32", out=out)
     before = (out / "esptiny-export.json").read_text()
     small = dataclasses.replace(boards.BOARDS["esp32"], arena_budget_bytes=4096)
     monkeypatch.setitem(boards.BOARDS, "esp32", small)
     with pytest.raises(UserError, match=r"does not fit the 4,096 B of esp32's internal RAM"):
-        export.export(tiny_run, "float32", "esp32", out=out)
+        export_stage.export(tiny_run, "float32", "esp32", out=out)
     assert (out / "esptiny-export.json").read_text() == before  # the earlier project is intact
     with pytest.raises(UserError):
-        export.export(tiny_run, "float32", "esp32", out=tmp_path / "q")
+        export_stage.export(tiny_run, "float32", "esp32", out=tmp_path / "q")
     assert not (tmp_path / "q").exists() and no_leftovers(tmp_path) == []
 
 
 def test_reexport_replaces_an_export_but_never_other_directories(tiny_run, tmp_path):
     out = tmp_path / "p"
-    export.export(tiny_run, "int8", "esp32", out=out)
+    export_stage.export(tiny_run, "int8", "esp32", out=out)
     (out / "stale.txt").write_text("from an older export")
-    export.export(tiny_run, "float32", "esp32s3", out=out)
+    export_stage.export(tiny_run, "float32", "esp32s3", out=out)
     assert not (out / "stale.txt").exists() and '"variant": "float32"' in (out / "esptiny-export.json").read_text()
     mine = tmp_path / "mine"
     mine.mkdir()
     (mine / "notes.txt").write_text("keep me")
     with pytest.raises(UserError, match="exists and is not an esptiny export"):
-        export.export(tiny_run, "int8", "esp32", out=mine)
+        export_stage.export(tiny_run, "int8", "esp32", out=mine)
     assert (mine / "notes.txt").read_text() == "keep me" and no_leftovers(tmp_path) == []
 
 
 def test_into_repo_writes_only_the_model_files(tiny_run, tmp_path, monkeypatch):
     fw = tmp_path / "firmware"
     monkeypatch.setattr(export, "REPO_MODEL_DIR", fw / "model")
-    info = export.export(tiny_run, "int8", "esp32c3", into_repo=True)
+    info = export_stage.export(tiny_run, "int8", "esp32c3", into_repo=True)
     assert sorted(p.name for p in (fw / "model").iterdir()) == [
         "esptiny-export.json", "model_config.h", "model_data.cc", "model_data.h", "op_resolver.h"]
     # one model/ serves every env of the top-level platformio.ini: the largest arena
-    s3 = export.export(tiny_run, "int8", "esp32s3", out=tmp_path / "s3")
+    s3 = export_stage.export(tiny_run, "int8", "esp32s3", out=tmp_path / "s3")
     assert info["arena"]["total"] == s3["arena"]["total"]
 
 
@@ -325,7 +328,7 @@ def test_repository_build_files_are_the_rendered_templates():
 
 
 def test_aot_engine(tiny_run, tmp_path):
-    info = export.export(tiny_run, "int8", "esp32", engine="aot", out=tmp_path / "a")
+    info = export_stage.export(tiny_run, "int8", "esp32", engine="aot", out=tmp_path / "a")
     src = tmp_path / "a" / "src"
     assert (src / "model" / "model_aot.c").exists() and not (src / "idf_component.yml").exists()
     assert not (src / "model" / "model_data.cc").exists() and (src / "engines" / "aot").is_dir()
@@ -358,7 +361,7 @@ def offline_without_platform():
 def test_cli_build_offline_is_one_line_and_fast(tiny_run, tmp_path):
     offline_without_platform()
     out = tmp_path / "p"
-    export.export(tiny_run, "int8", "esp32", out=out)
+    export_stage.export(tiny_run, "int8", "esp32", out=out)
     for args in (["build", str(out)], ["flash", str(out), "--port", "/dev/ttyUSB9"]):
         r = esptiny(*args)
         assert r.returncode == 1 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
@@ -372,7 +375,7 @@ def test_real_pio_run_offline_is_cut_at_the_timeout_with_one_line(tiny_run, tmp_
     """pio itself (no pre-check): offline it retries for about a minute; the timeout ends it."""
     offline_without_platform()
     out = tmp_path / "p"
-    export.export(tiny_run, "int8", "esp32c3", out=out)
+    export_stage.export(tiny_run, "int8", "esp32c3", out=out)
     lines = []
     with pytest.raises(UserError) as e:
         build.run_pio(out, [], echo=lines.append, timeout=6, precheck=False)
@@ -392,8 +395,15 @@ def test_pio_failures_summarize_to_the_line_that_matters():
                      "src/engines/tflm/engine_tflm.cc:12:10: fatal error: op_resolver.h: No such file or directory",
                      "compilation terminated.", "*** [.pio/build/esp32/src/engines/tflm/engine_tflm.cc.o] Error 1",
                      "========================= [FAILED] Took 3.21 seconds ========================="]
-    assert build.summarize(compile_error) == "*** [.pio/build/esp32/src/engines/tflm/engine_tflm.cc.o] Error 1"
-    assert build.summarize(compile_error[:2]).endswith("fatal error: op_resolver.h: No such file or directory")
+    # The compiler's own first error, not make's "*** ... Error 1" after it.
+    assert build.summarize(compile_error) == compile_error[1]
+    linker = ["Linking .pio/build/esp32/firmware.elf",
+              "ld: firmware.elf section `.dram0.bss' will not fit in region `dram0_0_seg'",
+              "ld: region `dram0_0_seg' overflowed by 43112 bytes", "collect2: error: ld returned 1 exit status",
+              "*** [.pio/build/esp32/firmware.elf] Error 1"]
+    assert build.summarize(linker) == linker[1]
+    assert build.summarize(["Warning! something", "Error: Unknown board ID 'esp32xx'"]) == \
+        "Error: Unknown board ID 'esp32xx'"
 
 
 def test_ci_workflow_is_valid_and_builds_every_board():

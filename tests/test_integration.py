@@ -47,7 +47,7 @@ def test_every_variant_on_real_data(fashion_run):
 
 
 def test_run_exports_the_int8_firmware(fashion_run):
-    from esptiny.targets.export import parse_c_array
+    from esptiny.targets.carray import parse_c_array
     exp = fashion_run.stage("export")
     text = json.dumps(exp)
     assert "int8" in text and "esp32" in text

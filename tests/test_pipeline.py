@@ -8,16 +8,18 @@ from esptiny.cli import main
 from esptiny.errors import UserError
 from esptiny.model import tflite
 from esptiny.model.reader import Graph
-from esptiny.stages import evaluate, pipeline, report
+from esptiny.stages import compress as compress_stage
+from esptiny.stages import evaluate, report
+from esptiny.stages import train as train_stage
 from esptiny.stages.compress import registry
-from esptiny.stages.run import Run
+from esptiny.stages.run import Run, new_run
 
 
 @pytest.fixture(scope="module")
 def quad_run(tmp_path_factory, quadrant_npz):
-    run = pipeline.new_run(tmp_path_factory.mktemp("quad") / "run")
-    pipeline.train(run, "cnn", data_npz=str(quadrant_npz), epochs=4, seed=3)
-    pipeline.compress(run, rep_samples=64, sparsity=0.6, clusters=8, finetune_epochs=2)
+    run = new_run(tmp_path_factory.mktemp("quad") / "run")
+    train_stage.train(run, "cnn", data_npz=str(quadrant_npz), epochs=4, seed=3)
+    compress_stage.compress(run, rep_samples=64, sparsity=0.6, clusters=8, finetune_epochs=2)
     evaluate.evaluate(run)
     report.report(run)
     return run
@@ -90,8 +92,8 @@ def test_report_files(quad_run):
 
 
 def test_own_keras_model_is_adopted(tmp_path, quad_run, quadrant_npz):
-    run = pipeline.new_run(tmp_path / "own")
-    entry = pipeline.train(run, keras_model=str(quad_run.file("model/model.keras")),
+    run = new_run(tmp_path / "own")
+    entry = train_stage.train(run, keras_model=str(quad_run.file("model/model.keras")),
                            data_npz=str(quadrant_npz))
     assert entry["epochs"] == 0
     assert entry["keras_test_accuracy"] == quad_run.stage("train")["keras_test_accuracy"]

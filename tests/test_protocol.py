@@ -68,8 +68,8 @@ def _tensor(dtype, shape, scale, zp):
 def test_info_round_trip():
     info = P.Info(model_crc32=0xDEADBEEF, model_bytes=70208, arena_bytes=20480,
                   arena_used_bytes=19776, cpu_mhz=240, max_payload=4096, rx_buffer_bytes=4096,
-                  input=_tensor(P.DTYPE_INT8, (1, 28, 28, 1), 0.00392156862745098, -128),
-                  output=_tensor(P.DTYPE_INT8, (1, 10), 0.0027988, -15),
+                  input=_tensor(P.DTYPE_CODES["int8"], (1, 28, 28, 1), 0.00392156862745098, -128),
+                  output=_tensor(P.DTYPE_CODES["int8"], (1, 10), 0.0027988, -15),
                   chip="virtual-esp32s3", firmware_version="esptiny-sim 0.1.0", status=0, engine=0)
     packed = info.pack()
     assert len(packed) == 64 + 1 + len("virtual-esp32s3") + 1 + len("esptiny-sim 0.1.0")

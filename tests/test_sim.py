@@ -76,7 +76,7 @@ def test_info_describes_the_model(model):
     assert (i.status, i.engine, i.protocol_version) == (0, 0, 1)
     assert i.model_crc32 == P.crc32(model) and i.model_bytes == len(model)
     assert (i.chip, i.cpu_mhz, i.rx_buffer_bytes, i.max_payload) == ("virtual-esp32c3", 160, 2048, 4096)
-    assert i.input.shape == tuple(d_in["shape"]) and i.input.dtype == P.DTYPE_INT8
+    assert i.input.shape == tuple(d_in["shape"]) and i.input.dtype == P.DTYPE_CODES["int8"]
     assert i.output.shape == tuple(d_out["shape"]) and i.output.nbytes == int(np.prod(d_out["shape"]))
     assert np.float32(i.input.scale) == np.float32(d_in["quantization"][0])
     assert i.input.zero_point == d_in["quantization"][1]

@@ -71,13 +71,15 @@ static int send_error(uint16_t seq, uint8_t code, const char *text)
     return send_reply(ESPT_ERROR, seq, espt_pack_error(TX_PAYLOAD, code, text));
 }
 
+/* The status's name, or NULL for a status the protocol does not define. */
 static const char *status_name(uint8_t status)
 {
+#define ESPT_STATUS_CASE_(name, value, text) case ESPT_STATUS_##name: return text;
     switch (status) {
-    case ESPT_STATUS_READY: return "ready";
-    case ESPT_STATUS_ARENA_TOO_SMALL: return "arena too small";
-    default: return "model invalid";
+    ESPT_SPEC_STATUSES(ESPT_STATUS_CASE_)
+    default: return NULL;
     }
+#undef ESPT_STATUS_CASE_
 }
 
 /* ---- the model as the engine describes it ----------------------------------- */
@@ -122,7 +124,7 @@ static void check_model(espt_model_info_t *m, int init_rc)
 {
     int in_ok = tensor_sound(&m->input);
     int out_ok = tensor_sound(&m->output);
-    if (m->status > ESPT_STATUS_MODEL_INVALID)
+    if (status_name(m->status) == NULL)
         m->status = ESPT_STATUS_MODEL_INVALID;
     if (m->status == ESPT_STATUS_READY && init_rc != 0)
         m->status = ESPT_STATUS_MODEL_INVALID;

@@ -7,14 +7,19 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "protocol_spec.h"
+
 #ifdef __cplusplus
 extern "C" {
 #endif
 
-enum { ESPT_ENGINE_TFLM = 0, ESPT_ENGINE_AOT = 1 };
-enum { ESPT_STATUS_READY = 0, ESPT_STATUS_ARENA_TOO_SMALL = 1, ESPT_STATUS_MODEL_INVALID = 2 };
-/* TFLite TensorType codes */
-enum { ESPT_DTYPE_FLOAT32 = 0, ESPT_DTYPE_UINT8 = 3, ESPT_DTYPE_INT16 = 7, ESPT_DTYPE_INT8 = 9 };
+/* From protocol_spec.h: engines, statuses, and the TFLite TensorType codes INFO carries. */
+#define ESPT_SPEC_ENUM_ENGINE_(name, value, text) ESPT_ENGINE_##name = value,
+#define ESPT_SPEC_ENUM_STATUS_(name, value, text) ESPT_STATUS_##name = value,
+#define ESPT_SPEC_ENUM_DTYPE_(name, value, text) ESPT_DTYPE_##name = value,
+enum { ESPT_SPEC_ENGINES(ESPT_SPEC_ENUM_ENGINE_) };
+enum { ESPT_SPEC_STATUSES(ESPT_SPEC_ENUM_STATUS_) };
+enum { ESPT_SPEC_DTYPES(ESPT_SPEC_ENUM_DTYPE_) };
 
 typedef struct {
     uint8_t dtype;

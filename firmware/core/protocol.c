@@ -259,14 +259,10 @@ size_t espt_pack_error(uint8_t *out, uint8_t code, const char *text)
 
 const char *espt_error_name(uint8_t code)
 {
+#define ESPT_ERROR_CASE_(name, value, text) case ESPT_ERR_##name: return text;
     switch (code) {
-    case ESPT_ERR_CRC: return "crc";
-    case ESPT_ERR_OVERSIZE: return "oversize";
-    case ESPT_ERR_TRUNCATED: return "truncated";
-    case ESPT_ERR_UNKNOWN_TYPE: return "unknown type";
-    case ESPT_ERR_BAD_LENGTH: return "bad length";
-    case ESPT_ERR_NOT_READY: return "not ready";
-    case ESPT_ERR_INVOKE_FAILED: return "invoke failed";
+    ESPT_SPEC_ERRORS(ESPT_ERROR_CASE_)
     default: return "error";
     }
+#undef ESPT_ERROR_CASE_
 }

@@ -8,61 +8,36 @@
 #include <stdint.h>
 
 #include "engine.h"
+#include "protocol_spec.h"
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+/* Every constant comes from protocol_spec.h (the host reads the same file). */
+#define ESPT_SPEC_ENUM_(name, value) ESPT_##name = value,
+#define ESPT_SPEC_ENUM_ERR_(name, value, text) ESPT_ERR_##name = value,
+enum { ESPT_SPEC_LIMITS(ESPT_SPEC_ENUM_) };
+enum { ESPT_SPEC_FRAME_TYPES(ESPT_SPEC_ENUM_) };
+enum { ESPT_SPEC_ERRORS(ESPT_SPEC_ENUM_ERR_) };
+
 /* Largest payload the device accepts (and sends); INFO reports it. */
 #ifndef ESPT_MAX_PAYLOAD
-#define ESPT_MAX_PAYLOAD 4096
+#define ESPT_MAX_PAYLOAD ESPT_DEFAULT_MAX_PAYLOAD
 #endif
 /* A partial frame is dropped after the link has been quiet this long. */
 #ifndef ESPT_FRAME_TIMEOUT_MS
-#define ESPT_FRAME_TIMEOUT_MS 200
+#define ESPT_FRAME_TIMEOUT_MS ESPT_DEFAULT_FRAME_TIMEOUT_MS
 #endif
 
-#define ESPT_PROTOCOL_VERSION 1
-#define ESPT_MAGIC0 0xA5u
-#define ESPT_MAGIC1 0x5Au
-#define ESPT_HEADER_BYTES 7
-#define ESPT_CRC_BYTES 4
 #define ESPT_FRAME_OVERHEAD (ESPT_HEADER_BYTES + ESPT_CRC_BYTES)
 #define ESPT_MAX_FRAME (ESPT_MAX_PAYLOAD + ESPT_FRAME_OVERHEAD)
-#define ESPT_SEQ_UNKNOWN 0xFFFFu
-
-/* Payload sizes. INFO's two strings are cut to ESPT_INFO_STR_MAX bytes each. */
-#define ESPT_READY_BYTES 6
-#define ESPT_INFER_HEAD_BYTES 12 /* u64 cycles, u32 microseconds */
-#define ESPT_ERROR_TEXT_MAX 64
-#define ESPT_INFO_FIXED_BYTES 64
-#define ESPT_INFO_STR_MAX 63
+#define ESPT_ERROR_MAX_BYTES (2 + ESPT_ERROR_TEXT_MAX) /* u8 code, u8 0, text */
 #define ESPT_INFO_MAX_BYTES (ESPT_INFO_FIXED_BYTES + 2 * (1 + ESPT_INFO_STR_MAX))
 
 /* Every reply must fit a payload, and len is a u16. Negative array size = compile error. */
 typedef char espt_max_payload_fits_info[(ESPT_MAX_PAYLOAD >= ESPT_INFO_MAX_BYTES) ? 1 : -1];
 typedef char espt_max_payload_fits_u16[(ESPT_MAX_PAYLOAD <= 0xFFFF) ? 1 : -1];
-
-enum {
-    ESPT_INFO_REQ = 0x01,
-    ESPT_INFER_REQ = 0x02,
-    ESPT_PING_REQ = 0x03,
-    ESPT_READY = 0x80,
-    ESPT_INFO_RSP = 0x81,
-    ESPT_INFER_RSP = 0x82,
-    ESPT_PONG = 0x83,
-    ESPT_ERROR = 0xEE
-};
-
-enum {
-    ESPT_ERR_CRC = 1,
-    ESPT_ERR_OVERSIZE = 2,
-    ESPT_ERR_TRUNCATED = 3,
-    ESPT_ERR_UNKNOWN_TYPE = 4,
-    ESPT_ERR_BAD_LENGTH = 5,
-    ESPT_ERR_NOT_READY = 6,
-    ESPT_ERR_INVOKE_FAILED = 7
-};
 
 /* ---- frames ------------------------------------------------------------- */
 

@@ -24,7 +24,10 @@
 #define ESPT_QEMU_RX_BUFFER_BYTES 8192u
 #endif
 
-#define CPU_MHZ 160u /* the ESP32-C3's clock; QEMU itself has none */
+#ifndef ESPT_QEMU_CPU_MHZ
+#error "ESPT_QEMU_CPU_MHZ: the modelled chip's clock (the Makefile passes it)"
+#endif
+#define CPU_MHZ ESPT_QEMU_CPU_MHZ /* the ESP32-C3's clock; QEMU itself has none */
 #define SIFIVE_TEST (*(volatile uint32_t *)0x00100000u) /* QEMU's exit device */
 
 /* csrr/csrw under -march=rv32imc assemble with GCC 12 + binutils 2.40 only with

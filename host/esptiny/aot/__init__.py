@@ -105,10 +105,11 @@ def compile_model(model_bytes: bytes, pack_weights: str = "auto", fuse: bool = T
 
 
 def generate(model_bytes: bytes, out_dir: Path, pack_weights: str = "auto") -> dict:
-    """Write model_aot.c and model_aot.h into out_dir (each atomically); return the figures:
+    """Write model_aot.c and model_aot.h into out_dir (each atomically, and only when its
+    text changed, so incremental builds stay incremental); return the figures:
     arena_bytes, weights_bytes, code_ops, model_crc32 and more (see compile_model)."""
     compiled = compile_model(model_bytes, pack_weights=pack_weights)
     out_dir = Path(out_dir)
-    atomic.write_text(out_dir / MODEL_H, compiled.header)
-    atomic.write_text(out_dir / MODEL_C, compiled.c_source)
+    atomic.update_text(out_dir / MODEL_H, compiled.header)
+    atomic.update_text(out_dir / MODEL_C, compiled.c_source)
     return compiled.info

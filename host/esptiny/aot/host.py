@@ -12,7 +12,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import UserError
+from .. import toolchain
 from ..paths import FIRMWARE
 from . import generate
 
@@ -36,10 +36,7 @@ def include_flags(gen_dir: Path) -> list:
 
 
 def gcc() -> str:
-    cc = shutil.which("gcc") or shutil.which("cc")
-    if not cc:
-        raise UserError("no C compiler (gcc) on this machine; install gcc to build the AOT engine here")
-    return cc
+    return toolchain.which("gcc", "running the AOT engine on this host")
 
 
 _KERNEL_OBJECTS: dict = {}  # (opt, sources digest) -> object files, for this process
@@ -54,13 +51,11 @@ def kernel_objects(opt: str = "-O2") -> list:
     if key not in _KERNEL_OBJECTS or not all(o.exists() for o in _KERNEL_OBJECTS[key]):
         out_dir = Path(tempfile.mkdtemp(prefix="esptiny-aot-kernels-"))
         atexit.register(shutil.rmtree, out_dir, True)
-        procs = [(src, out_dir / (src.stem + ".o")) for src in srcs]
-        running = [subprocess.Popen([gcc(), *CFLAGS, opt, f"-I{AOT_DIR}", "-c", str(src), "-o", str(obj)],
-                                    stderr=subprocess.PIPE, text=True) for src, obj in procs]
-        for (src, _), p in zip(procs, running):
-            err = p.communicate()[1]
-            assert p.returncode == 0, f"gcc failed on {src.name}:\n{err[:4000]}"
-        _KERNEL_OBJECTS[key] = [obj for _, obj in procs]
+        objs = [out_dir / (src.stem + ".o") for src in srcs]
+        for src, obj in zip(srcs, objs):
+            toolchain.run([gcc(), *CFLAGS, opt, f"-I{AOT_DIR}", "-c", str(src), "-o", str(obj)],
+                          f"compiling {src.name} with gcc", log=obj.with_suffix(".log"))
+        _KERNEL_OBJECTS[key] = objs
     return _KERNEL_OBJECTS[key]
 
 
@@ -69,9 +64,7 @@ def build_runner(gen_dir: Path, out: Path, opt: str = "-O2") -> Path:
     own = [p for p in engine_sources(gen_dir) if p not in kernel_sources()]
     cmd = [gcc(), *CFLAGS, opt, *include_flags(gen_dir), *map(str, own), *map(str, kernel_objects(opt)),
            str(AOT_DIR / "aot_run_main.c"), "-o", str(out)]
-    r = subprocess.run(cmd, capture_output=True, text=True)
-    # The generated code must compile cleanly: a failure here is a compiler bug.
-    assert r.returncode == 0, f"gcc failed on the generated AOT code:\n{r.stderr[:4000]}"
+    toolchain.run(cmd, "compiling the AOT engine with gcc", log=Path(out).with_suffix(".log"))
     return Path(out)
 
 

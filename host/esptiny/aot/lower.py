@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ..errors import UserError
+from ..errors import ModelRefused, UserError
 from ..model.reader import Graph, Tensor, type_code
 from . import pack as packing
 from . import quant
@@ -36,7 +36,7 @@ class Lowering:
         self.alias: dict[int, int] = {}   # reshape output -> its input
         self.steps: list[Step] = []
         if len(self.g.inputs) != 1 or len(self.g.outputs) != 1:
-            raise UserError("the AOT engine compiles single-input, single-output models")
+            raise ModelRefused("the AOT engine compiles single-input, single-output models")
         (self.input_index,), (self.output_index,) = self.g.inputs, self.g.outputs
         self.tensors = self.g.tensors
         self.consumers: dict[int, list] = {}
@@ -59,7 +59,7 @@ class Lowering:
             t = self.tensors[i]
             float_edge = t.dtype == FLOAT32 and ops and set(ops) == {"QUANTIZE" if role == "input" else "DEQUANTIZE"}
             if t.dtype != INT8 and not float_edge:
-                raise UserError(f"the AOT engine compiles full-integer int8 models; this model's {role} "
+                raise ModelRefused(f"the AOT engine compiles full-integer int8 models; this model's {role} "
                                 f"is {t.dtype_name} (export the int8 variant)")
 
     # ---- tensors -------------------------------------------------------------
@@ -70,7 +70,7 @@ class Lowering:
         return i
 
     def refuse(self, k: int, why: str):
-        raise UserError(f"the AOT engine cannot compile layer {k} ({self.g.ops[k].label}): {why}")
+        raise ModelRefused(f"the AOT engine cannot compile layer {k} ({self.g.ops[k].label}): {why}")
 
     def act(self, k: int, i: int) -> Tensor:
         """An int8 activation tensor (not a constant) of op k, quantized per tensor."""
@@ -162,7 +162,7 @@ class Lowering:
                 continue
             lower = registry.REGISTRY.get(op.name)
             if lower is None:
-                raise UserError(f"the AOT engine cannot compile layer {k} ({op.label}): op not supported "
+                raise ModelRefused(f"the AOT engine cannot compile layer {k} ({op.label}): op not supported "
                                 f"(it compiles {', '.join(registry.REGISTRY)})")
             self._check_types(k, op)
             if len(op.outputs) != 1:

@@ -7,8 +7,8 @@ VARIANT = click.option("--variant", default="int8", show_default=True,
 
 
 def _chips():
-    from ..targets.costmodel import CHIPS
-    return list(CHIPS)
+    from ..targets.boards import BOARDS
+    return list(BOARDS)
 
 
 @click.command()
@@ -16,7 +16,7 @@ def _chips():
 @VARIANT
 @click.option("--listen", metavar="socket://HOST:PORT",
               help="Serve on a TCP socket (pyserial socket:// URL) instead of a pseudo-terminal.")
-@click.option("--chip", type=click.Choice(_chips()), default="esp32s3", show_default=True,
+@click.option("--chip", type=click.Choice(_chips()), default="esp32", show_default=True,
               help="The chip it reports in INFO (name, CPU MHz); the bench's cost-model estimate uses it.")
 @click.option("--baud", type=click.IntRange(min=0), default=0, show_default=True,
               help="Pace bytes both ways as a UART at this rate (10 bits a byte); 0: as fast as the host.")

@@ -40,8 +40,8 @@ def export(run_dir, variant, board, engine, out, into_repo, console):
     RAM; then writes platformio.ini, the firmware sources and the generated model files.
     Build and flash it with `esptiny build DIR` and `esptiny flash DIR --port PORT`.
     """
+    from ..stages.export import export as run_export
     from ..stages.run import Run
-    from ..targets.export import export as run_export
     if into_repo and out:
         raise click.UsageError("--into-repo writes firmware/model/; leave out --out")
     run_export(Run(run_dir), variant=variant, board=board, engine=engine, out=out,

@@ -8,17 +8,16 @@ not a CPU counter; the figures that matter here are bit-exact outputs and the pr
 """
 from __future__ import annotations
 
+import hashlib
 import os
 import select
-import shutil
 import signal
 import subprocess
 import time
 from contextlib import contextmanager
 from pathlib import Path
 
-from .. import atomic, paths
-from ..crc import crc32
+from .. import atomic, paths, toolchain
 from ..errors import UserError
 
 EXE = "firmware-native"
@@ -26,34 +25,30 @@ START_TIMEOUT_S = 10.0
 
 
 def build(model_bytes: bytes, build_dir) -> Path:
-    """Build firmware-native for this model into build_dir (skipped when it is current)."""
+    """Build firmware-native for this model into build_dir (skipped when the model's C
+    and every firmware source are what the last build used)."""
     from .. import aot
     from ..aot import host
-    model_bytes = bytes(model_bytes)
     build_dir = Path(build_dir).resolve()
     exe = build_dir / EXE
-    stamp = build_dir / "model.crc32"
-    crc = crc32(model_bytes)
-    if exe.exists() and stamp.exists() and stamp.read_text().strip() == f"{crc:08x}":
-        return exe
-    if shutil.which("make") is None:
-        raise UserError("building the native firmware needs `make` and `gcc` on this machine")
     gen = build_dir / "model"
-    aot.generate(model_bytes, gen)
+    aot.generate(bytes(model_bytes), gen)
+    sources = [*host.engine_sources(gen), *sorted((paths.FIRMWARE / "core").glob("*.[ch]")),
+               *sorted((paths.FIRMWARE / "boards" / "posix").glob("*.[ch]")), gen / "model_aot.h"]
+    digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in sources)).hexdigest()
+    stamp = build_dir / "sources.sha256"
+    if exe.exists() and stamp.exists() and stamp.read_text().strip() == digest:
+        return exe
+    make = toolchain.which("make", "building the native firmware")
+    toolchain.which("gcc", "building the native firmware")
     srcs = " ".join(str(p) for p in host.engine_sources(gen))
     cflags = " ".join(host.include_flags(gen))
     with atomic.atomic_path(exe) as tmp:
-        r = subprocess.run(["make", "--no-print-directory", "-C", str(paths.FIRMWARE), "native",
-                            f"ENGINE_SRCS={srcs}", f"ENGINE_CFLAGS={cflags}", f"OUT={tmp}"],
-                           capture_output=True, text=True)
-        if r.returncode != 0:
-            log = build_dir / "build.log"
-            atomic.write_text(log, r.stdout + r.stderr)
-            first = next((ln for ln in (r.stdout + r.stderr).splitlines() if "error" in ln.lower()),
-                         "make failed")
-            raise UserError(f"building the native firmware failed: {first.strip()[:200]} (log: {log})")
+        toolchain.run([make, "--no-print-directory", "-C", paths.FIRMWARE, "native",
+                       f"ENGINE_SRCS={srcs}", f"ENGINE_CFLAGS={cflags}", f"OUT={tmp}"],
+                      "building the native firmware", log=build_dir / "build.log")
         os.chmod(tmp, 0o755)
-    atomic.write_text(stamp, f"{crc:08x}\n")
+    atomic.write_text(stamp, digest + "\n")
     return exe
 
 
@@ -104,9 +99,8 @@ def _stop(proc):
 
 
 @contextmanager
-def port(run, variant: str, options=None):
-    """ports.py's "native": the run's variant compiled into firmware-native, on a pty."""
-    model = run.variant_path(variant).read_bytes()
-    exe = build(model, run.path / "native" / variant)
+def port(model_bytes: bytes, build_dir):
+    """ports.py's "native": the model compiled into firmware-native, on a pty."""
+    exe = build(model_bytes, build_dir)
     with serve(exe) as path:
         yield path

@@ -1,32 +1,45 @@
 """What `--port` names: a device path or a pyserial URL, used as given, or a special name
-that starts a device for the run (the virtual board, the native firmware, an emulated core).
+that starts a device for the bench (the virtual board, the native firmware, an emulated
+core).
 
-Each special name maps to a function(run, variant, options) returning a context manager
-that yields a pyserial URL and stops the device on exit; adding a device is one line in
+Each special name maps to a function(Target, options) returning a context manager that
+yields a pyserial URL and stops the device on exit; adding a device is one line in
 SPECIAL. `options` is a dict of device settings (for the virtual board: sim.SimOptions).
 """
 from __future__ import annotations
 
 import re
 from contextlib import contextmanager, nullcontext
+from dataclasses import dataclass
+from pathlib import Path
 from urllib.parse import urlparse
 
 
-def _sim(run, variant, options):
+@dataclass(frozen=True)
+class Target:
+    """What a started device carries: the model, and where its builds may live."""
+    model_path: Path
+    build_dir: Path     # each device builds into build_dir/<device name>
+
+    def build_for(self, device: str) -> Path:
+        return Path(self.build_dir) / device
+
+
+def _sim(target: Target, options):
     from . import sim
     known = set(sim.SimOptions.__dataclass_fields__)
     opts = sim.SimOptions(**{k: v for k, v in (options or {}).items() if k in known})
-    return sim.start(run.variant_path(variant), opts)
+    return sim.start(target.model_path, opts)
 
 
-def _qemu_rv32(run, variant, options):
+def _qemu_rv32(target: Target, options):
     from . import qemu
-    return qemu.port(run, variant, options)
+    return qemu.port(target.model_path.read_bytes(), target.build_for("qemu_rv32"))
 
 
-def _native(run, variant, options):
+def _native(target: Target, options):
     from . import native
-    return native.port(run, variant, options)
+    return native.port(target.model_path.read_bytes(), target.build_for("native"))
 
 
 SPECIAL = {
@@ -48,10 +61,10 @@ def link_paced(spec: str, options: dict | None = None) -> bool:
     return spec not in SPECIAL
 
 
-def open_port(spec: str, run, variant: str, options: dict | None = None):
+def open_port(spec: str, target: Target, options: dict | None = None):
     """Context manager yielding the pyserial URL for `spec`."""
     if spec in SPECIAL:
-        return SPECIAL[spec](run, variant, dict(options or {}))
+        return SPECIAL[spec](target, dict(options or {}))
     return nullcontext(spec)
 
 
@@ -79,8 +92,8 @@ def labels(specs) -> list:
 
 
 @contextmanager
-def opened_all(specs, run, variant, options=None):
+def opened_all(specs, target: Target, options=None):
     """Start every special device among `specs`; yields their URLs in order."""
     from contextlib import ExitStack
     with ExitStack() as stack:
-        yield [stack.enter_context(open_port(s, run, variant, options)) for s in specs]
+        yield [stack.enter_context(open_port(s, target, options)) for s in specs]

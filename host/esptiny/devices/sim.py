@@ -21,43 +21,35 @@ chip's clock for the cycle count: simulated, not a prediction (costmodel.py esti
 """
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import select
-import socket
-import struct
 import subprocess
 import sys
 import tempfile
-import termios
 import time
-import tty
 from collections import deque
 from contextlib import contextmanager
 from dataclasses import asdict, dataclass
-from urllib.parse import urlparse
 
 import numpy as np
 
 from ..crc import crc32
 from ..errors import UserError
 from ..link import protocol as P
-from ..targets.costmodel import CHIPS
+from ..targets.boards import BOARDS
+from .transports import PtyTransport, SocketTransport
 
 FIRMWARE_VERSION = "esptiny-sim 0.1.0"
-NUMPY_TO_DTYPE = {np.dtype(np.float32): P.DTYPE_FLOAT32, np.dtype(np.uint8): P.DTYPE_UINT8,
-                  np.dtype(np.int16): P.DTYPE_INT16, np.dtype(np.int8): P.DTYPE_INT8}
+NUMPY_TO_DTYPE = {np.dtype(name): code for name, code in P.DTYPE_CODES.items()}
 DTYPE_TO_NUMPY = {v: k for k, v in NUMPY_TO_DTYPE.items()}
-NO_TENSOR = P.TensorInfo(P.DTYPE_INT8, (1,), 0.0, 0)
+NO_TENSOR = P.TensorInfo(P.DTYPE_CODES["int8"], (1,), 0.0, 0)
 FAULT_SIDES = ("rx", "tx", "both")
-TIOCPKT = getattr(termios, "TIOCPKT", 0x5420)
-TIOCPKT_FLUSHREAD = 1
 
 
 @dataclass
 class SimOptions:
-    chip: str = "esp32s3"
+    chip: str = "esp32"
     baud: int = 0  # 0: no pacing (as fast as the host); else a UART at this rate
     rx_buffer_bytes: int = 4096
     max_payload: int = P.DEFAULT_MAX_PAYLOAD
@@ -73,8 +65,8 @@ class SimOptions:
     listen: str | None = None  # socket://HOST:PORT; None: a pseudo-terminal
 
     def check(self):
-        if self.chip not in CHIPS:
-            raise UserError(f"unknown chip '{self.chip}'; choose from {', '.join(CHIPS)}")
+        if self.chip not in BOARDS:
+            raise UserError(f"unknown chip '{self.chip}'; choose from {', '.join(BOARDS)}")
         for name in ("corrupt_rate", "drop_rate"):
             v = getattr(self, name)
             if not 0.0 <= v < 1.0:
@@ -108,8 +100,8 @@ class Device:
     def _init_engine(self) -> P.Info:
         """What espt_engine_init does: load, allocate, fill INFO even when it fails."""
         from ..model import tflm
-        chip = CHIPS[self.opts.chip]
-        status, used, arena = 0, 0, self.opts.arena_bytes or 0
+        chip = BOARDS[self.opts.chip]
+        status, used, arena = P.STATUS_READY, 0, self.opts.arena_bytes or 0
         tin = tout = NO_TENSOR
         try:
             probe = tflm.interpreter(self.model)
@@ -117,8 +109,8 @@ class Device:
                          self._tensor(probe.get_output_details(0)))
             used = tflm.arena_bytes(self.model)["total"]
         except Exception:  # anything TFLite-Micro rejects is an invalid model to the board
-            status = 2
-        if status == 0:
+            status = P.STATUS_MODEL_INVALID
+        if status == P.STATUS_READY:
             arena = arena or -(-used // 1024) * 1024
             try:
                 self.engine = tflm.interpreter(self.model, arena_size=arena)
@@ -126,13 +118,13 @@ class Device:
                 self.engine.set_input(np.zeros(d["shape"], d["dtype"]), 0)
                 self.engine.invoke()  # allocation problems surface here at the latest
             except Exception:
-                self.engine, status, used = None, 1, 0
+                self.engine, status, used = None, P.STATUS_ARENA_TOO_SMALL, 0
         return P.Info(model_crc32=crc32(self.model), model_bytes=len(self.model),
-                      arena_bytes=arena, arena_used_bytes=used if status == 0 else 0,
+                      arena_bytes=arena, arena_used_bytes=used if status == P.STATUS_READY else 0,
                       cpu_mhz=chip.cpu_mhz, max_payload=self.opts.max_payload,
                       rx_buffer_bytes=self.opts.rx_buffer_bytes, input=tin, output=tout,
                       chip=f"virtual-{self.opts.chip}", firmware_version=FIRMWARE_VERSION,
-                      status=status, engine=0)
+                      status=status, engine=P.ENGINE_CODES["tflm"])
 
     @staticmethod
     def _tensor(d: dict) -> P.TensorInfo:
@@ -184,138 +176,6 @@ class Device:
     def _error(seq: int, code: int, text: str) -> bytes:
         """ERROR with the firmware core's texts (firmware/core/device.c)."""
         return P.encode_frame(P.ERROR, seq, P.pack_error(code, text))
-
-
-# ---- transports -------------------------------------------------------------------
-
-class PtyTransport:
-    """The device end of a pseudo-terminal; the host opens `path` as a serial port.
-
-    A pty has no DTR/RTS, so "the host opened the port" (which resets a dev board) is
-    seen two ways: the master stops reporting a hang-up, and, in packet mode, the input
-    flush pyserial does on open arrives as a TIOCPKT_FLUSHREAD packet; that one also
-    catches a close and reopen too quick for the hang-up to be seen."""
-
-    def __init__(self):
-        self.master, slave = os.openpty()
-        tty.setraw(slave)  # no echo, no line editing, no CR/LF translation
-        self.path = os.ttyname(slave)
-        os.close(slave)  # so that the master sees a hang-up until a host opens the path
-        os.set_blocking(self.master, False)
-        fcntl.ioctl(self.master, TIOCPKT, struct.pack("i", 1))
-        self.url = self.path
-        self.flushed = False
-
-    def wait_host(self, stop) -> bool:
-        """Block until a host has the slave open (the master stops reporting POLLHUP)."""
-        poller = select.poll()
-        poller.register(self.master, select.POLLIN)
-        while not stop():
-            if not any(ev & select.POLLHUP for _, ev in poller.poll(0)):
-                self._drain()  # what the open left (its flush packet) is history now
-                return True
-            time.sleep(0.01)
-        return False
-
-    def _drain(self):
-        while True:
-            try:
-                os.read(self.master, 65537)
-            except OSError:  # EAGAIN: empty (EIO: gone again; the session will see it)
-                break
-        self.flushed = False
-
-    def fileno(self):
-        return self.master
-
-    def read(self) -> bytes | None:
-        try:
-            packet = os.read(self.master, 65537)
-        except BlockingIOError:
-            return b""
-        except OSError:  # EIO: the host closed the port
-            return None
-        if packet[:1] == b"\x00":  # packet mode: data
-            return packet[1:]
-        if packet and packet[0] & TIOCPKT_FLUSHREAD:
-            self.flushed = True
-        return b""
-
-    def write(self, data: bytes) -> int | None:
-        try:
-            return os.write(self.master, data)
-        except BlockingIOError:
-            return 0
-        except OSError:
-            return None
-
-    def hung_up(self) -> bool:
-        poller = select.poll()
-        poller.register(self.master, select.POLLIN)
-        return any(ev & select.POLLHUP for _, ev in poller.poll(0))
-
-    def end_session(self):
-        pass
-
-    def close(self):
-        os.close(self.master)
-
-
-class SocketTransport:
-    """A TCP listener: each connection is a host opening the port (pyserial socket://)."""
-
-    def __init__(self, url: str):
-        u = urlparse(url)
-        if u.scheme != "socket" or not u.hostname:
-            raise UserError(f"--listen takes socket://HOST:PORT, not {url}")
-        self.server = socket.create_server((u.hostname, u.port or 0))
-        host, port = self.server.getsockname()[:2]
-        self.url = f"socket://{host}:{port}"
-        self.conn = None
-
-    def wait_host(self, stop) -> bool:
-        self.server.settimeout(0.1)
-        while not stop():
-            try:
-                self.conn, _ = self.server.accept()
-            except (TimeoutError, socket.timeout):
-                continue
-            self.conn.setblocking(False)
-            self.conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            return True
-        return False
-
-    def fileno(self):
-        return self.conn.fileno()
-
-    def read(self) -> bytes | None:
-        try:
-            data = self.conn.recv(65536)
-        except BlockingIOError:
-            return b""
-        except OSError:
-            return None
-        return data or None  # b"" from recv means the peer closed
-
-    def write(self, data: bytes) -> int | None:
-        try:
-            return self.conn.send(data)
-        except BlockingIOError:
-            return 0
-        except OSError:
-            return None
-
-    def hung_up(self) -> bool:
-        return False
-
-    def end_session(self):
-        if self.conn is not None:
-            self.conn.close()
-            self.conn = None
-
-    def close(self):
-        self.end_session()
-        self.server.close()
 
 
 # ---- the board: a device behind an emulated UART -----------------------------------

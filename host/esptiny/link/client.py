@@ -22,7 +22,6 @@ from ..crc import crc32
 from ..errors import UserError
 from . import protocol as P
 
-FRAME_TIMEOUT_S = 0.2  # the host parser's, as the device's (docs/protocol.md)
 PROBE_AFTER_S = 1.0  # no READY by then: ask INFO (the board may have booted long ago)
 HANDSHAKE_MAX_PAYLOAD = 1024
 
@@ -132,13 +131,13 @@ class Session:
 
     def _receive(self, parser: P.Parser, wait: float, last_rx: float) -> tuple:
         """Read what came within `wait` into the parser: (events, now, time of the last
-        byte). A partial frame after FRAME_TIMEOUT_S of quiet is timed out once per quiet
+        byte). A partial frame after P.FRAME_TIMEOUT_S of quiet is timed out once per quiet
         period, as the device does."""
         data = self._read(wait)
         now = time.monotonic()
         if data:
             return parser.feed(data), now, now
-        if parser.pending() and now - last_rx > FRAME_TIMEOUT_S:
+        if parser.pending() and now - last_rx > P.FRAME_TIMEOUT_S:
             return parser.timeout(), now, now
         return [], now, last_rx
 
@@ -192,7 +191,7 @@ class Session:
         for what, t, d in (("input", info.input, in_d), ("output", info.output, out_d)):
             ours = (str(np.dtype(d["dtype"])), tuple(int(s) for s in d["shape"]))
             theirs = (P.DTYPE_NAMES.get(t.dtype, f"type {t.dtype}"), tuple(t.shape))
-            if info.status != 2 and ours != theirs:
+            if info.status != P.STATUS_MODEL_INVALID and ours != theirs:
                 raise UserError(f"variant '{variant}' {what} is {ours[0]} {ours[1]} but the model on "
                                 f"{self.label} has {theirs[0]} {theirs[1]}")
         crc = crc32(model_bytes)
@@ -200,7 +199,7 @@ class Session:
             raise UserError(f"{self.label} carries another model (CRC32 {info.model_crc32:08x}, "
                             f"{info.model_bytes} bytes) than variant '{variant}' (CRC32 {crc:08x}, "
                             f"{len(model_bytes)} bytes); flash this variant or bench the one it runs")
-        if info.status != 0:
+        if info.status != P.STATUS_READY:
             raise UserError(f"{self.label} is not ready: {P.STATUS_NAMES.get(info.status, info.status)} "
                             f"(arena {info.arena_bytes} bytes)")
         if info.input.nbytes > info.max_payload:
@@ -213,7 +212,7 @@ class Session:
         info, s = self.info, self.s
         req_len = P.OVERHEAD + info.input.nbytes
         budget = info.rx_buffer_bytes
-        parser = P.Parser(max(P.INFER_RSP_HEAD.size + info.output.nbytes, 66))
+        parser = P.Parser(max(P.INFER_RSP_HEAD.size + info.output.nbytes, P.ERROR_MAX_BYTES))
         inflight = OrderedDict()  # seq -> image, in send order
         retired = {}  # seq -> image: given up on, but a late reply still counts
         active, tries = Counter(), Counter()

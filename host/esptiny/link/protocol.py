@@ -9,47 +9,49 @@ import struct
 from dataclasses import dataclass, field
 
 from ..crc import crc32
+from ..model import reader
+from . import spec
 
-MAGIC = b"\xa5\x5a"
+_LIMITS = spec.values("LIMITS")
+_FRAMES = spec.values("FRAME_TYPES")
+_ERRORS = spec.values("ERRORS")
+_STATUSES = spec.values("STATUSES")
+
+PROTOCOL_VERSION = _LIMITS["PROTOCOL_VERSION"]
+MAGIC = bytes([_LIMITS["MAGIC0"], _LIMITS["MAGIC1"]])
 HEADER = struct.Struct("<2sBHH")  # magic, type, seq, payload length
-HEADER_BYTES = HEADER.size  # 7
-CRC_BYTES = 4
+HEADER_BYTES = _LIMITS["HEADER_BYTES"]
+CRC_BYTES = _LIMITS["CRC_BYTES"]
 OVERHEAD = HEADER_BYTES + CRC_BYTES
-PROTOCOL_VERSION = 1
-SEQ_UNKNOWN = 0xFFFF
-DEFAULT_MAX_PAYLOAD = 4096
+SEQ_UNKNOWN = _LIMITS["SEQ_UNKNOWN"]
+DEFAULT_MAX_PAYLOAD = _LIMITS["DEFAULT_MAX_PAYLOAD"]
+FRAME_TIMEOUT_S = _LIMITS["DEFAULT_FRAME_TIMEOUT_MS"] / 1000
+ERROR_TEXT_MAX = _LIMITS["ERROR_TEXT_MAX"]
+ERROR_MAX_BYTES = 2 + ERROR_TEXT_MAX  # u8 code, u8 0, the text
+assert HEADER.size == HEADER_BYTES
 
 # Frame types: host -> device below 0x80, device -> host from 0x80.
-INFO_REQ = 0x01
-INFER_REQ = 0x02
-PING_REQ = 0x03
-READY = 0x80
-INFO_RSP = 0x81
-INFER_RSP = 0x82
-PONG = 0x83
-ERROR = 0xEE
+INFO_REQ, INFER_REQ, PING_REQ = _FRAMES["INFO_REQ"], _FRAMES["INFER_REQ"], _FRAMES["PING_REQ"]
+READY, INFO_RSP, INFER_RSP = _FRAMES["READY"], _FRAMES["INFO_RSP"], _FRAMES["INFER_RSP"]
+PONG, ERROR = _FRAMES["PONG"], _FRAMES["ERROR"]
 
-# Error codes carried by ERROR frames.
-ERR_CRC = 1
-ERR_OVERSIZE = 2
-ERR_TRUNCATED = 3
-ERR_UNKNOWN_TYPE = 4
-ERR_BAD_LENGTH = 5
-ERR_NOT_READY = 6
-ERR_INVOKE_FAILED = 7
-ERROR_NAMES = {
-    ERR_CRC: "crc", ERR_OVERSIZE: "oversize", ERR_TRUNCATED: "truncated",
-    ERR_UNKNOWN_TYPE: "unknown type", ERR_BAD_LENGTH: "bad length",
-    ERR_NOT_READY: "not ready", ERR_INVOKE_FAILED: "invoke failed",
-}
+# Error codes carried by ERROR frames, and their names.
+ERR_CRC, ERR_OVERSIZE, ERR_TRUNCATED = _ERRORS["CRC"], _ERRORS["OVERSIZE"], _ERRORS["TRUNCATED"]
+ERR_UNKNOWN_TYPE, ERR_BAD_LENGTH = _ERRORS["UNKNOWN_TYPE"], _ERRORS["BAD_LENGTH"]
+ERR_NOT_READY, ERR_INVOKE_FAILED = _ERRORS["NOT_READY"], _ERRORS["INVOKE_FAILED"]
+ERROR_NAMES = spec.texts("ERRORS")
 
-# TFLite TensorType codes used in INFO.
-DTYPE_FLOAT32, DTYPE_UINT8, DTYPE_INT16, DTYPE_INT8 = 0, 3, 7, 9
-DTYPE_NAMES = {DTYPE_FLOAT32: "float32", DTYPE_UINT8: "uint8", DTYPE_INT16: "int16", DTYPE_INT8: "int8"}
-DTYPE_SIZES = {DTYPE_FLOAT32: 4, DTYPE_UINT8: 1, DTYPE_INT16: 2, DTYPE_INT8: 1}
+# INFO's status and engine bytes.
+STATUS_READY, STATUS_ARENA_TOO_SMALL = _STATUSES["READY"], _STATUSES["ARENA_TOO_SMALL"]
+STATUS_MODEL_INVALID = _STATUSES["MODEL_INVALID"]
+STATUS_NAMES = spec.texts("STATUSES")
+ENGINE_NAMES = spec.texts("ENGINES")
+ENGINE_CODES = {name: code for code, name in ENGINE_NAMES.items()}
 
-ENGINE_NAMES = {0: "tflm", 1: "aot"}
-STATUS_NAMES = {0: "ready", 1: "arena too small", 2: "model invalid"}
+# Tensor types INFO carries: TFLite TensorType codes, named and sized by TFLite's schema.
+DTYPE_NAMES = {code: reader.type_name(code) for code in spec.values("DTYPES").values()}
+DTYPE_SIZES = {code: reader.numpy_dtype(code).itemsize for code in DTYPE_NAMES}
+DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
 
 
 def encode_frame(ftype: int, seq: int, payload: bytes = b"") -> bytes:

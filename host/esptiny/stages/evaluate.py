@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import atomic
 from ..crc import crc32
+from ..errors import ModelRefused, UserError
 from ..model import tflite, tflm
 from ..model.reader import Graph
 from ..progress import bar, say
@@ -118,10 +119,12 @@ def _evaluate_one(run, name, blob, spec, ds, ref_pred, n_tflm, advance) -> dict:
 
 def _aot_beside_tflm(blob, xq, y_tflm, tflm_arena: int) -> dict:
     """esptiny's compiled C (engine aot) on the same inputs as TFLite-Micro; or why the
-    compiler refuses the model."""
+    compiler refuses the model; or why it could not be run here (no gcc, say)."""
     from ..aot import compare
-    from ..errors import UserError
     try:
         return compare.beside(blob, xq, y_tflm, tflm_arena)
-    except UserError as e:
+    except ModelRefused as e:
         return {"refused": str(e)}
+    except UserError as e:
+        say(f"  AOT engine not run: {e}")
+        return {"not_run": str(e)}

@@ -81,8 +81,9 @@ def aot_rows(data: dict) -> list:
         a = v.get("aot")
         if not a:
             continue
-        if "refused" in a:
-            rows.append({"variant": name, "bit-exact with TFLM": "refused: " + a["refused"][:80],
+        if "refused" in a or "not_run" in a:
+            why = f"refused: {a['refused']}" if "refused" in a else f"not run: {a['not_run']}"
+            rows.append({"variant": name, "bit-exact with TFLM": why[:90],
                          "arena AOT / TFLM B": "—", "RAM ratio": "—", "weights B (packed / int8)": "—"})
             continue
         rows.append({"variant": name,

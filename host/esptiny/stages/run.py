@@ -70,7 +70,27 @@ class Run:
             raise UserError(f"no variant '{name}' in {self.path}; it has: {', '.join(variants)}")
         return self.file(variants[name]["path"])
 
+    def deployable_variant_path(self, name: str) -> Path:
+        """The variant's .tflite, or a one-line error when a board cannot run it (the
+        reason its compression method recorded), naming the variants that can."""
+        variants = self.variants()
+        path = self.variant_path(name)
+        entry = variants[name]
+        if not entry.get("deployable", True):
+            ok = [n for n, v in variants.items() if v.get("deployable", True)]
+            raise UserError(f"variant '{name}' cannot run on the board: {entry.get('reason') or 'not deployable'}"
+                            f"; export {' or '.join(ok) if ok else 'int8 (esptiny compress RUN --methods int8)'}")
+        return path
+
     def dataset(self):
         """The data set the run was trained on (same source, same limits)."""
         from . import data
         return data.from_spec(self.stage("train")["dataset"])
+
+
+def new_run(path) -> Run:
+    path = Path(path)
+    if path.exists() and not path.is_dir():
+        raise UserError(f"{path}: exists and is not a directory")
+    path.mkdir(parents=True, exist_ok=True)
+    return Run(path)

@@ -29,6 +29,8 @@ _FIRMWARE_ESTIMATE = 360_000
 _FIRMWARE_SOURCE = ("estimate: esp-tflite-micro micro_speech.bin for ESP32-S3 is 0x52b40 = "
                     "338,752 B with ESP-IDF v5.2 (espressif/esp-tflite-micro issue #78), model "
                     "included; rounded up to 360,000 B (TFLite-Micro, ESP-NN, ESP-IDF, drivers)")
+_PERSON_DETECTION_SOURCE = ("espressif/esp-tflite-micro README.md, 'Performance Comparison': "
+                            "person detection invoke() with and without ESP-NN, internal memory")
 _HEAP_SOURCE = ("esp_get_free_heap_size() in ESP-IDF's hello_world, release/v5.3, as Espressif's "
                 "support team tabulated it (blog.csdn.net/wireless_tag/article/details/140876639)")
 
@@ -70,6 +72,11 @@ class Board:
     console: str              # default link: "uart" (UART0 via the USB bridge) or "usb-serial-jtag"
     consoles: tuple           # links the chip has
     espnn: str                # ESP-NN kernel family: "esp32s3" (SIMD, scratch buffers) or "generic"
+    chip_name: str            # the chip alone, as Espressif names it: "ESP32-S3"
+    # Espressif's person-detection invoke() times, ms, with and without ESP-NN: the cost
+    # model's calibration (targets/costmodel.py)
+    person_detection_esp_nn_ms: float
+    person_detection_reference_ms: float
     sources: dict = field(default_factory=dict)  # figure -> where it came from
 
     @property
@@ -91,7 +98,8 @@ class Board:
     def figures(self) -> dict:
         """Every figure with its unit and source, for reports and docs."""
         names = ["cpu_mhz", "flash_bytes", "app_partition_bytes", "sram_bytes", "free_heap_bytes",
-                 "arena_budget_bytes", "firmware_bytes_estimate"]
+                 "arena_budget_bytes", "firmware_bytes_estimate", "person_detection_esp_nn_ms",
+                 "person_detection_reference_ms"]
         return {n: {"value": getattr(self, n), "source": self.sources[n]} for n in names}
 
 
@@ -107,6 +115,7 @@ BOARDS = {b.name: b for b in [
         arena_budget_bytes=110 * 1024,
         psram="none on ESP32-WROOM-32 (WROVER modules carry 4-8 MB; not enabled by this firmware)",
         console="uart", consoles=("uart",), espnn="generic",
+        chip_name="ESP32", person_detection_esp_nn_ms=380, person_detection_reference_ms=4084,
         sources={
             "cpu_mhz": _pio_json("esp32dev", "f_cpu 240000000L") + "; sdkconfig sets CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_240",
             "flash_bytes": _pio_json("esp32dev", 'flash_size "4MB"'),
@@ -119,6 +128,8 @@ BOARDS = {b.name: b for b in [
                 "111 KB and the main region 0x3FFB0000-0x3FFE0000 (192 KB) also holds static data, "
                 "task stacks and the UART buffer, so one block of 110 KB is what we plan on"),
             "firmware_bytes_estimate": _FIRMWARE_SOURCE,
+            "person_detection_esp_nn_ms": _PERSON_DETECTION_SOURCE + ": ESP32 380 ms",
+            "person_detection_reference_ms": _PERSON_DETECTION_SOURCE + ": ESP32 4084 ms",
         }),
     Board(
         name="esp32s3", chip="ESP32-S3 (ESP32-S3-DevKitC-1-N8)", pio_board="esp32-s3-devkitc-1",
@@ -128,6 +139,7 @@ BOARDS = {b.name: b for b in [
         psram=("none on the N8 (PlatformIO's esp32-s3-devkitc-1); N8R2/N8R8 variants carry 2/8 MB, "
                "not enabled by this firmware"),
         console="usb-serial-jtag", consoles=("usb-serial-jtag", "uart"), espnn="esp32s3",
+        chip_name="ESP32-S3", person_detection_esp_nn_ms=54, person_detection_reference_ms=2300,
         sources={
             "cpu_mhz": _pio_json("esp32-s3-devkitc-1", "f_cpu 240000000L") + "; sdkconfig sets CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_240",
             "flash_bytes": _pio_json("esp32-s3-devkitc-1", 'flash_size "8MB"'),
@@ -139,6 +151,8 @@ BOARDS = {b.name: b for b in [
                 "IRAM and static data, below ROM's reserved top); of 380 KB free we leave ~140 KB "
                 "for task stacks, the USB/UART buffers, SRAM2's separate 64 KB and fragmentation"),
             "firmware_bytes_estimate": _FIRMWARE_SOURCE,
+            "person_detection_esp_nn_ms": _PERSON_DETECTION_SOURCE + ": ESP32-S3 54 ms",
+            "person_detection_reference_ms": _PERSON_DETECTION_SOURCE + ": ESP32-S3 2300 ms",
         }),
     Board(
         name="esp32c3", chip="ESP32-C3 (ESP32-C3-DevKitM-1)", pio_board="esp32-c3-devkitm-1",
@@ -147,6 +161,7 @@ BOARDS = {b.name: b for b in [
         free_heap_bytes=322 * 1024, arena_budget_bytes=240 * 1024,
         psram="none: the ESP32-C3 has no PSRAM interface",
         console="uart", consoles=("uart", "usb-serial-jtag"), espnn="generic",
+        chip_name="ESP32-C3", person_detection_esp_nn_ms=426, person_detection_reference_ms=3355,
         sources={
             "cpu_mhz": _pio_json("esp32-c3-devkitm-1", "f_cpu 160000000L") + "; sdkconfig sets CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_160",
             "flash_bytes": _pio_json("esp32-c3-devkitm-1", 'flash_size "4MB"'),
@@ -158,6 +173,8 @@ BOARDS = {b.name: b for b in [
                 "static data, below ROM's reserved top); of 322 KB free we leave ~80 KB for task "
                 "stacks, the UART buffer and fragmentation"),
             "firmware_bytes_estimate": _FIRMWARE_SOURCE,
+            "person_detection_esp_nn_ms": _PERSON_DETECTION_SOURCE + ": ESP32-C3 426 ms",
+            "person_detection_reference_ms": _PERSON_DETECTION_SOURCE + ": ESP32-C3 3355 ms",
         }),
 ]}
 

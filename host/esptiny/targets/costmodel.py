@@ -15,10 +15,9 @@ per-op costs are folded into the per-MAC figure.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 
-CALIBRATION_SOURCE = ("espressif/esp-tflite-micro README.md, 'Performance Comparison': "
-                      "person detection invoke() with and without ESP-NN, internal memory")
+from .boards import BOARDS, Board
+
 MACS_SOURCE = ("MobileNet v1 0.25 on 96x96x1 (tensorflow/tflite-micro person_detection/"
                "training_a_model.md), MACs counted layer by layer")
 
@@ -45,29 +44,16 @@ def mobilenet_v1_macs(size: int = 96, channels_in: int = 1, alpha: float = 0.25,
 PERSON_DETECTION_MACS = mobilenet_v1_macs()  # 7,157,888
 
 
-@dataclass(frozen=True)
-class ChipTiming:
-    name: str
-    cpu_mhz: int
-    esp_nn_ms: float  # person detection invoke() with ESP-NN kernels
-    reference_ms: float  # the same with TFLite-Micro's reference kernels
-
-    def cycles_per_mac(self, esp_nn: bool) -> float:
-        ms = self.esp_nn_ms if esp_nn else self.reference_ms
-        return ms * 1e3 * self.cpu_mhz / PERSON_DETECTION_MACS
+def cycles_per_mac(board: Board, esp_nn: bool) -> float:
+    """CPU cycles per MAC of person detection on this board, with or without ESP-NN."""
+    ms = board.person_detection_esp_nn_ms if esp_nn else board.person_detection_reference_ms
+    return ms * 1e3 * board.cpu_mhz / PERSON_DETECTION_MACS
 
 
-CHIPS = {
-    "esp32s3": ChipTiming("ESP32-S3", 240, 54, 2300),
-    "esp32": ChipTiming("ESP32", 240, 380, 4084),
-    "esp32c3": ChipTiming("ESP32-C3", 160, 426, 3355),
-}
-
-
-def chip_key(chip: str) -> str | None:
-    """'virtual-esp32s3', 'ESP32-S3', 'esp32s3' -> 'esp32s3'; None for a chip not in CHIPS."""
+def board_for(chip: str) -> Board | None:
+    """'virtual-esp32s3', 'ESP32-S3', 'esp32s3' -> that board's profile; None for another chip."""
     key = re.sub(r"[^a-z0-9]", "", chip.lower().removeprefix("virtual-"))
-    return key if key in CHIPS else None
+    return BOARDS.get(key)
 
 
 def model_macs(model_bytes: bytes) -> int:
@@ -77,18 +63,17 @@ def model_macs(model_bytes: bytes) -> int:
 
 def estimate(macs: int, chip: str) -> dict | None:
     """Estimated invoke() latency on `chip` for a model of `macs` MACs; None for an unknown chip."""
-    key = chip_key(chip)
-    if key is None:
+    board = board_for(chip)
+    if board is None:
         return None
-    c = CHIPS[key]
-    out = {"label": "estimate (MAC-count cost model)", "chip": c.name, "cpu_mhz": c.cpu_mhz,
-           "macs": int(macs)}
+    out = {"label": "estimate (MAC-count cost model, calibrated on one model's published timings)",
+           "chip": board.chip_name, "cpu_mhz": board.cpu_mhz, "macs": int(macs)}
     for kernels, esp_nn in (("esp_nn", True), ("reference", False)):
-        cpm = c.cycles_per_mac(esp_nn)
+        cpm = cycles_per_mac(board, esp_nn)
         out[f"{kernels}_cycles_per_mac"] = round(cpm, 2)
-        out[f"{kernels}_latency_ms"] = round(macs * cpm / (c.cpu_mhz * 1e3), 3)
-    out["calibration"] = (f"{c.name}: person detection {c.esp_nn_ms:g} ms with ESP-NN, "
-                          f"{c.reference_ms:g} ms without, at {c.cpu_mhz} MHz; "
-                          f"{PERSON_DETECTION_MACS:,} MACs")
-    out["sources"] = [CALIBRATION_SOURCE, MACS_SOURCE]
+        out[f"{kernels}_latency_ms"] = round(macs * cpm / (board.cpu_mhz * 1e3), 3)
+    out["calibration"] = (f"{board.chip_name}: person detection {board.person_detection_esp_nn_ms:g} ms "
+                          f"with ESP-NN, {board.person_detection_reference_ms:g} ms without, at "
+                          f"{board.cpu_mhz} MHz; {PERSON_DETECTION_MACS:,} MACs")
+    out["sources"] = [board.sources["person_detection_esp_nn_ms"], MACS_SOURCE]
     return out

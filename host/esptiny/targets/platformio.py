@@ -22,6 +22,7 @@ import sys
 import threading
 from pathlib import Path
 
+from .. import toolchain
 from ..errors import UserError
 
 REGISTRY_HOST = "api.registry.platformio.org"  # platformio.registry.client: https://api.<mirror>
@@ -102,8 +103,9 @@ def registry_reachable(timeout: float = 3.0) -> str | None:
 
 
 def summarize(lines: list) -> str:
-    """The line that says why pio failed: the last error-looking line that is not
-    decoration; an unreachable registry named as such, with what pio was installing."""
+    """The line that says why pio failed: the compiler's or linker's first error if there
+    is one, else the last error-looking line that is not decoration; an unreachable
+    registry named as such, with what pio was installing."""
     text = [ln.rstrip() for ln in lines]
     installing = [m.group(2) for m in map(_INSTALLING.search, text) if m]
     if any(_OFFLINE.search(ln) for ln in text[-20:]):
@@ -111,8 +113,9 @@ def summarize(lines: list) -> str:
         return (f"PlatformIO could not reach its registry{what} (offline?); connect once so it "
                 f"can download the platform, ESP-IDF and the components, then build again")
     useful = [ln.strip() for ln in text if not _NOISE.search(ln)]
+    compiler = toolchain.compiler_errors(useful)  # the compiler's first word, not make's last
     errors = [ln for ln in useful if _ERROR.search(ln)]
-    line = (errors or useful or ["no output"])[-1]
+    line = compiler[0] if compiler else (errors or useful or ["no output"])[-1]
     return line if len(line) <= 300 else line[:297] + "..."
 
 

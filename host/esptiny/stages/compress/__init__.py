@@ -1,1 +1,34 @@
-"""Compression methods: each module turns a Keras model into .tflite bytes."""
+"""The compress stage: every requested method (registry.py) turns the run's Keras model
+into variants/<name>.tflite; one module per method."""
+from __future__ import annotations
+
+from ... import atomic
+from ...errors import UserError
+from ...progress import say
+from ..run import Run
+from ..train import load_model
+from . import registry
+
+
+def compress(run: Run, methods=None, **options) -> dict:
+    """Write every requested variant as variants/<name>.tflite and record them."""
+    methods = list(methods or registry.DEFAULT_METHODS)
+    unknown = [m for m in methods if m not in registry.METHODS]
+    if unknown:
+        raise UserError(f"unknown method(s) {', '.join(unknown)}; choose from {', '.join(registry.METHODS)}")
+    ds = run.dataset()
+    model = load_model(run)
+    opts = registry.options(**options)
+    old = run.manifest()["stages"].get("compress", {}).get("variants", {})
+    with run.timed("compress") as entry:
+        variants, ctx = dict(old), {}
+        for name in methods:
+            spec = registry.METHODS[name]
+            say(f"compress: {name} ({spec.summary})")
+            tflite_bytes, extra = spec.make(model, ds, opts, ctx)
+            rel = f"variants/{name}.tflite"
+            atomic.write_bytes(run.file(rel), tflite_bytes)
+            variants[name] = {"path": rel, "method": spec.summary, "bytes": len(tflite_bytes),
+                              "deployable": spec.deployable, "reason": spec.reason, **extra}
+        entry.update(variants=variants, options=opts)
+    return entry

@@ -1,0 +1,170 @@
+"""A finished bench as the run records it: the JSON document, the plots, the manifest entry
+with its headline figures, and those figures as lines for the terminal."""
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from ... import atomic
+from ...link import protocol as P
+from ...targets import costmodel
+from .. import plots as bench_plots
+from .figures import figures, latency_source
+
+
+@dataclass
+class Finished:
+    """Everything a finished bench measured, for recording."""
+    run: object
+    variant: str
+    model: bytes
+    crc: int
+    dataset: object
+    y: np.ndarray
+    results: object           # results.Results
+    ref_tflite: np.ndarray
+    ref_tflm: np.ndarray
+    sessions: list            # link.client.Session, one per port
+    labels: list              # port labels
+    wall: float               # seconds the streams ran
+    settings: object          # link.client.Settings
+    partial: Path             # the partial result to remove
+    seconds: float            # the whole stage
+    target_board: str         # the board the variant was exported for (or the default)
+
+
+def record(f: Finished) -> dict:
+    """Write the bench's JSON and plots and its manifest entry; return the summary."""
+    run, variant, model, crc, ds, y = f.run, f.variant, f.model, f.crc, f.dataset, f.y
+    results, ref_tflite, ref_tflm, sessions = f.results, f.ref_tflite, f.ref_tflm, f.sessions
+    labels, wall, settings, ppath = f.labels, f.wall, f.settings, f.partial
+    key_label = "+".join(labels)
+    stem = f"bench/{variant}-{key_label}"
+    fig = figures(y, results.outputs, ref_tflite, ref_tflm, results.micros, results.cycles,
+                  ds.num_classes)
+    chip = sessions[0].info.chip
+    source = latency_source(chip)
+    new_images = sum(s.images for s in sessions)
+    by_label = {s.label: s for s in sessions}
+    bound = 0.0
+    boards = {}
+    for b, label in enumerate(results.boards):  # every board that answered, this run or before
+        mask = results.board == b
+        if not mask.any():
+            continue
+        sub = figures(y[mask], results.outputs[mask], ref_tflite[mask], ref_tflm[mask],
+                      results.micros[mask], results.cycles[mask], ds.num_classes)
+        sub.pop("confusion_matrix")
+        sub.pop("predictions")
+        boards[label] = sub
+        s = by_label.get(label)
+        if s is None:
+            continue
+        med = sub["latency_us"]["median"]
+        # An emulated core's microseconds are an estimate for the real chip, not wall time,
+        # so they bound nothing here: no link efficiency for it.
+        wall_clock = not source.startswith("emulated")
+        latency_rate = 1e6 / med if med > 0 and wall_clock else float("inf")
+        s_bound = min(s.link_rate(), latency_rate)
+        rate = s.images / s.seconds if s.seconds > 0 and s.images else None
+        if rate is None or s_bound == float("inf"):
+            s_bound = None
+        else:
+            bound += s_bound
+        sub.update({"port": s.url, "info": _info_dict(s.info), "images_this_run": s.images,
+                    "stream_seconds": round(s.seconds, 3), "images_per_s": rate,
+                    "link_limited_images_per_s": s.link_rate() if s.paced else None,
+                    "latency_limited_images_per_s": latency_rate if latency_rate != float("inf") else None,
+                    "link_efficiency": rate / s_bound if s_bound else None,
+                    "link": dict(s.counts), "boot_noise_bytes": s.noise_bytes})
+    rate = new_images / wall if wall > 0 and new_images else None
+    quantized = np.dtype(results.outputs.dtype).kind == "i"
+    # The cost model is calibrated on int8 kernels: no estimate for a float model.
+    # The estimate is for the chip the board reports, else the one the firmware was exported for.
+    board = costmodel.board_for(chip) or costmodel.board_for(f.target_board)
+    estimate = costmodel.estimate(costmodel.model_macs(model), board.name) if quantized and board else None
+    out_unit = "int8 steps" if quantized else "output units"
+    doc = {
+        "variant": variant, "model_crc32": f"{crc:08x}", "model_bytes": len(model),
+        "ports": labels, "chip": chip, "latency_source": source, "output_diff_unit": out_unit,
+        **fig, "labels": list(ds.labels),
+        "throughput": {"images_this_run": new_images, "seconds": round(wall, 3),
+                       "images_per_s": rate, "bound_images_per_s": bound,
+                       "link_efficiency": rate / bound if rate and bound else None,
+                       "baud": settings.baud,
+                       "link_rate_note": "UART full duplex: baud/10 bytes/s each way; the "
+                                         "longer of request and reply (framing included) sets "
+                                         "the link-limited rate"},
+        "estimate": estimate,
+        "boards": boards,
+        "settings": {"retries": settings.retries, "timeout_s": settings.timeout,
+                     "reset": settings.reset},
+    }
+    plots = bench_plots.write_all(run, stem, doc, results.micros)
+    atomic.write_json(run.file(f"{stem}.json"), doc)
+    if ppath.exists():
+        ppath.unlink()
+    def rounded(v, digits):
+        return None if v is None else round(v, digits)
+
+    summary = {  # headline figures, rounded for reading; the JSON keeps full precision
+        "images": fig["images"], "accuracy": round(fig["accuracy"], 4),
+        "device_vs_tflm_top1": round(fig["device_vs_tflm"]["top1_agreement"], 4),
+        "device_vs_tflm_identical": round(fig["device_vs_tflm"]["identical_outputs"], 4),
+        "device_vs_tflite_top1": round(fig["device_vs_tflite"]["top1_agreement"], 4),
+        f"device_vs_tflite_max_diff_{out_unit.replace(' ', '_')}": fig["device_vs_tflite"]["max_abs_diff"],
+        "latency_median_us": round(fig["latency_us"]["median"], 1),
+        "latency_p99_us": round(fig["latency_us"]["p99"], 1),
+        "latency_median_cycles": round(fig["latency_cycles"]["median"]),
+        "latency_source": source, "chip": chip,
+        "images_per_s": rounded(rate, 1), "link_efficiency": rounded(doc["throughput"]["link_efficiency"], 3),
+        "retries": sum(v for s in sessions for k, v in s.counts.items() if k.startswith("retry")),
+    }
+    if estimate:
+        summary["estimate_esp_nn_latency_ms"] = estimate["esp_nn_latency_ms"]
+        summary["estimate_reference_latency_ms"] = estimate["reference_latency_ms"]
+        summary["estimate_label"] = f"estimate for {estimate['chip']} (MAC-count cost model)"
+    entry = dict(run.manifest()["stages"].get("bench", {}))
+    results_entry = dict(entry.get("results", {}))
+    results_entry[f"{variant}@{key_label}"] = {"path": f"{stem}.json", "plots": plots,
+                                               "summary": summary}
+    entry["results"] = results_entry
+    entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
+    entry["seconds"] = round(f.seconds, 2)
+    run.record("bench", entry)
+    return summary
+
+
+def _info_dict(info: P.Info) -> dict:
+    def tensor(t):
+        return {"dtype": P.DTYPE_NAMES.get(t.dtype, t.dtype), "shape": list(t.shape),
+                "scale": t.scale, "zero_point": t.zero_point}
+    return {"chip": info.chip, "firmware_version": info.firmware_version,
+            "engine": P.ENGINE_NAMES.get(info.engine, info.engine),
+            "status": P.STATUS_NAMES.get(info.status, info.status), "cpu_mhz": info.cpu_mhz,
+            "model_crc32": f"{info.model_crc32:08x}", "model_bytes": info.model_bytes,
+            "arena_bytes": info.arena_bytes, "arena_used_bytes": info.arena_used_bytes,
+            "max_payload": info.max_payload, "rx_buffer_bytes": info.rx_buffer_bytes,
+            "input": tensor(info.input), "output": tensor(info.output)}
+
+
+def describe(variant: str, s: dict) -> str:
+    """The summary as a few lines for the terminal."""
+    diff_key = next(k for k in s if k.startswith("device_vs_tflite_max_diff"))
+    lines = [f"bench {variant} on {s['chip']}: {s['images']} images, accuracy {s['accuracy']:.2%}",
+             f"  top-1 agreement: {s['device_vs_tflm_top1']:.2%} with TFLite-Micro's host runtime, "
+             f"{s['device_vs_tflite_top1']:.2%} with the TFLite interpreter "
+             f"(largest difference {s[diff_key]:g} {diff_key.rsplit('diff_', 1)[1].replace('_', ' ')})",
+             f"  latency: median {s['latency_median_us']:,.0f} µs, p99 {s['latency_p99_us']:,.0f} µs, "
+             f"{s['latency_source']}"]
+    if "estimate_esp_nn_latency_ms" in s:
+        lines.append(f"  {s['estimate_label']}: {s['estimate_esp_nn_latency_ms']:,.1f} ms with ESP-NN, "
+                     f"{s['estimate_reference_latency_ms']:,.0f} ms with reference kernels")
+    if s["images_per_s"]:
+        eff = s["link_efficiency"]
+        lines.append(f"  throughput: {s['images_per_s']:,.1f} images/s"
+                     + (f", link efficiency {eff:.1%}" if eff else "") + f"; {s['retries']} retries")
+    return "\n".join(lines)
