@@ -131,8 +131,8 @@ def test_clustered_weights_are_packed_and_bit_exact():
 def _quantize_model(n: int, s_in: float, z_in: int, s_out: float, z_out: int) -> bytes:
     """A one-op model, QUANTIZE int8 -> int8 (requantize): the converter rarely emits it,
     TFLite-Micro runs it."""
-    return one_op_model("QUANTIZE", [dict(name="in", shape=[1, n], scale=s_in, zero_point=z_in),
-                                     dict(name="out", shape=[1, n], scale=s_out, zero_point=z_out)],
+    return one_op_model("QUANTIZE", [{"name": "in", "shape": [1, n], "scale": s_in, "zero_point": z_in},
+                                     {"name": "out", "shape": [1, n], "scale": s_out, "zero_point": z_out}],
                         [0], [1], version=2)
 
 

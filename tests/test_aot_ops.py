@@ -7,8 +7,15 @@ outside the list by name, a custom op by its custom name, parameters the kernels
 reproduce."""
 import numpy as np
 import pytest
-from aot_support import (assert_bit_exact, float_io, int8, int8_inputs, one_op_model, randomize,
-                         representative)
+from aot_support import (
+    assert_bit_exact,
+    float_io,
+    int8,
+    int8_inputs,
+    one_op_model,
+    randomize,
+    representative,
+)
 from esptiny import aot
 from esptiny.errors import UserError
 
@@ -186,7 +193,7 @@ def _options(kind: str, **fields):
 
 
 def _int32(name, values):
-    return dict(name=name, shape=[len(values)], type="int32", data=np.asarray(values, np.int32))
+    return {"name": name, "shape": [len(values)], "type": "int32", "data": np.asarray(values, np.int32)}
 
 
 REFUSED = {
@@ -194,7 +201,8 @@ REFUSED = {
         "LEAKY_RELU", [_t("in", [1, 8]), _t("out", [1, 8])], [0], [1], _options("LeakyRelu", alpha=-0.5),
         r"layer 0 \(LEAKY_RELU\): alpha -0.5 \(the AOT engine compiles alpha >= 0\)"),
     "concat of differently quantized inputs": (
-        "CONCATENATION", [_t("a", [1, 2]), _t("b", [1, 2], scale=0.1, data=np.array([3, -4], np.int8)), _t("out", [1, 4])], [0, 1], [2],
+        "CONCATENATION", [_t("a", [1, 2]), _t("b", [1, 2], scale=0.1, data=np.array([3, -4], np.int8)),
+                          _t("out", [1, 4])], [0, 1], [2],
         _options("Concatenation", axis=1),
         r"layer 0 \(CONCATENATION\): input 'b' is quantized unlike the output \(TFLite-Micro refuses it too\)"),
     "strided slice with an ellipsis": (
@@ -207,8 +215,8 @@ REFUSED = {
         _options("Reducer", keepDims=False),
         r"layer 0 \(MEAN\): tensor 'in' has rank 5 \(the AOT kernels take up to 4\)"),
     "negative padding": (
-        "PAD", [_t("in", [1, 4, 4, 1]), dict(name="p", shape=[4, 2], type="int32",
-                                            data=np.array([[0, 0], [-1, 0], [0, 0], [0, 0]], np.int32)),
+        "PAD", [_t("in", [1, 4, 4, 1]), {"name": "p", "shape": [4, 2], "type": "int32",
+                                         "data": np.array([[0, 0], [-1, 0], [0, 0], [0, 0]], np.int32)},
                 _t("out", [1, 3, 4, 1])], [0, 1], [2], None, r"layer 0 \(PAD\): negative padding"),
     "hard swish needing a 19-bit shift": (
         "HARD_SWISH", [_t("in", [1, 4], scale=1e-8), _t("out", [1, 4], scale=1e-8)], [0], [1], None,

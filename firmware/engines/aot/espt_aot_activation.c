@@ -89,7 +89,10 @@ void espt_aot_hard_swish_s8(const espt_aot_hard_swish_t *p, const int8_t *in, in
 
 /* ---- logistic and tanh --------------------------------------------------------------- */
 
-void espt_aot_logistic_s8(const espt_aot_sigmoid_t *p, const int8_t *in, int8_t *out)
+/* Both saturate outside the input radius; inside, the input in Q4.27 through gemmlowp's
+ * function, then rounded to the output's fixed scale (1/256 and zero point -128 for the
+ * logistic, 1/128 for tanh). */
+static void sigmoid_like(const espt_aot_sigmoid_t *p, const int8_t *in, int8_t *out, int is_tanh)
 {
     uint32_t i;
     for (i = 0; i < p->size; ++i) {
@@ -100,25 +103,19 @@ void espt_aot_logistic_s8(const espt_aot_sigmoid_t *p, const int8_t *in, int8_t 
             out[i] = INT8_MAX;
         } else {
             const int32_t q4 = espt_mbqm(x, p->input_multiplier, p->input_left_shift);
-            const int32_t y = espt_rdbp(espt_fp_logistic_q4(q4), 31 - 8) - 128;
+            const int32_t y = is_tanh ? espt_rdbp(espt_fp_tanh_q4(q4), 31 - 7)
+                                      : espt_rdbp(espt_fp_logistic_q4(q4), 31 - 8) - 128;
             out[i] = (int8_t)espt_clamp(y, -128, 127);
         }
     }
 }
 
+void espt_aot_logistic_s8(const espt_aot_sigmoid_t *p, const int8_t *in, int8_t *out)
+{
+    sigmoid_like(p, in, out, 0);
+}
+
 void espt_aot_tanh_s8(const espt_aot_sigmoid_t *p, const int8_t *in, int8_t *out)
 {
-    uint32_t i;
-    for (i = 0; i < p->size; ++i) {
-        const int32_t x = in[i] - p->input_zero_point;
-        if (x <= -p->input_range_radius) {
-            out[i] = INT8_MIN;
-        } else if (x >= p->input_range_radius) {
-            out[i] = INT8_MAX;
-        } else {
-            const int32_t q4 = espt_mbqm(x, p->input_multiplier, p->input_left_shift);
-            const int32_t y = espt_rdbp(espt_fp_tanh_q4(q4), 31 - 7);
-            out[i] = (int8_t)espt_clamp(y, -128, 127);
-        }
-    }
+    sigmoid_like(p, in, out, 1);
 }

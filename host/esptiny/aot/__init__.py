@@ -17,11 +17,11 @@ from pathlib import Path
 from .. import atomic
 from ..crc import crc32
 from . import codegen
-from .steps import float_literal
 from . import plan as planner
 from .lower import SUPPORTED, Lowering
+from .steps import float_literal
 
-__all__ = ["generate", "compile_model", "SUPPORTED"]
+__all__ = ["SUPPORTED", "compile_model", "generate"]
 
 MODEL_C, MODEL_H = "model_aot.c", "model_aot.h"
 

@@ -19,7 +19,7 @@ from . import quant
 from .ops import registry
 from .steps import Const, Step, c_struct
 
-__all__ = ["Lowering", "Step", "Const", "SUPPORTED"]
+__all__ = ["SUPPORTED", "Const", "Lowering", "Step"]
 
 INT8, INT32, FLOAT32 = type_code("int8"), type_code("int32"), type_code("float32")
 MAX_RANK = 4

@@ -7,7 +7,7 @@ tflite-micro wheel (flatbuffers object API), never from numbers written out here
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -23,13 +23,13 @@ def _enum(cls) -> dict:
     return {v: k for k, v in vars(cls).items() if not k.startswith("_")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def type_names() -> dict:
     """TensorType code -> its name in lower case (float32, int8, ...)."""
     return {code: name.lower() for code, name in _enum(schema().TensorType).items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def type_code(name: str) -> int:
     """'int8' -> 9, from the schema."""
     return getattr(schema().TensorType, name.upper())
@@ -51,7 +51,7 @@ def op_name(code: int) -> str:
     return _op_names().get(code, f"BUILTIN_{code}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _op_names() -> dict:
     return _enum(schema().BuiltinOperator)
 

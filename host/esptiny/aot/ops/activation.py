@@ -26,7 +26,6 @@ def softmax(low, k: int):
         ("rows", x.numel // depth), ("depth", depth), *quant.softmax_params(beta, x.scale).items()])
     low.step([k], "espt_aot_softmax_s8", f"SOFTMAX {x.shape_str()}, beta {beta:g}",
              [x.index], [y.index], f"espt_aot_softmax_s8(&l{k}_softmax, {{in0}}, {{out0}});", [], struct)
-    return None
 
 
 @lowers("RELU")
@@ -38,7 +37,6 @@ def relu(low, k: int):
         ("multiplier", p["multiplier"]), ("shift", p["shift"]),
         ("act_min", p["act_min"]), ("act_max", p["act_max"])],
         f"RELU {x.shape_str()} (requantize, clamp at the output zero point)", x, y)
-    return None
 
 
 @lowers("RELU6")
@@ -47,7 +45,6 @@ def relu6(low, k: int):
     lo, hi = quant.relu6_range(x.scale, x.zero_point)
     low.elementwise(k, "espt_aot_clamp_s8", "espt_aot_clamp_t", [("lo", lo), ("hi", hi)],
                     f"RELU6 {x.shape_str()} (clamp to [{lo}, {hi}], the input's 0 and 6)", x, y)
-    return None
 
 
 @lowers("LEAKY_RELU")
@@ -61,7 +58,6 @@ def leaky_relu(low, k: int):
     low.elementwise(k, "espt_aot_leaky_relu_s8", "espt_aot_leaky_relu_t", [
         ("input_zero_point", x.zero_point), ("output_zero_point", y.zero_point), *p.items()],
         f"LEAKY_RELU {x.shape_str()}, alpha {alpha:g}", x, y)
-    return None
 
 
 @lowers("HARD_SWISH")
@@ -76,7 +72,6 @@ def hard_swish(low, k: int):
     low.elementwise(k, "espt_aot_hard_swish_s8", "espt_aot_hard_swish_t", [
         ("input_zero_point", x.zero_point), ("output_zero_point", y.zero_point), *p.items()],
         f"HARD_SWISH {x.shape_str()}", x, y)
-    return None
 
 
 @lowers("LOGISTIC", "TANH")
@@ -90,4 +85,3 @@ def sigmoid(low, k: int):
         low.refuse(k, "int8 LOGISTIC output must have zero point -128 (as TFLite-Micro requires)")
     low.elementwise(k, f"espt_aot_{name.lower()}_s8", "espt_aot_sigmoid_t", [
         ("input_zero_point", x.zero_point), *p.items()], f"{name} {x.shape_str()}", x, y)
-    return None

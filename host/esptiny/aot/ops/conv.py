@@ -33,23 +33,37 @@ def _window_comment(name, x, y, kh, kw, o) -> str:
             f"{quant.ACTIVATION_NAMES[o.fusedActivationFunction]}")
 
 
-@lowers("CONV_2D")
-def conv_2d(low, k: int):
+def _window_op(low, k: int, quant_dim: int, weight_dims: str):
+    """(options, input, output, input HWC, output HWC, weights) of a conv or depthwise conv,
+    its weights 4-D with the output channels where weight_dims ("OHWI" or "1HWO") says."""
     op = low.g.ops[k]
-    o = op.options
     x, y = low.act(k, op.inputs[0]), low.act(k, op.outputs[0])
     (ih, iw, ic), (oh, ow, oc) = low.nhwc(k, x), low.nhwc(k, y)
-    w = low.filter(k, op.inputs[1], 0, oc)
-    if len(w.shape) != 4 or w.shape[0] != oc:
+    w = low.filter(k, op.inputs[1], quant_dim, oc)
+    lead = 1 if weight_dims == "1HWO" else oc
+    if len(w.shape) != 4 or w.shape[0] != lead or w.shape[weight_dims.index("O")] != oc:
         low.refuse(k, f"weights of shape {w.shape} for {oc} output channels")
-    kh, kw, wc = w.shape[1:]
+    return op.options, x, y, (ih, iw, ic), (oh, ow, oc), w
+
+
+def _window_constants(low, k: int, o, x, y, w, kh: int, kw: int) -> tuple:
+    """The checks and constants conv and depthwise share: (pad_h, pad_w, activation range,
+    multipliers, shifts)."""
     low.small(k, filter_height=kh, filter_width=kw, stride=o.strideH, stride_width=o.strideW,
               dilation=o.dilationHFactor, dilation_width=o.dilationWFactor)
+    ph, pw = padding(low, k, o, x.shape[1:3], (kh, kw), y.shape[1:3])
+    act = low.activation(k, o.fusedActivationFunction, y)
+    mults, shifts = quant.per_channel_multipliers(x.scale, w.scales, y.scale, y.shape[3])
+    return ph, pw, act, mults, shifts
+
+
+@lowers("CONV_2D")
+def conv_2d(low, k: int):
+    o, x, y, (ih, iw, ic), (oh, ow, oc), w = _window_op(low, k, 0, "OHWI")
+    kh, kw, wc = w.shape[1:]
     if wc != ic:
         low.refuse(k, f"grouped convolution ({ic} input channels, filters of depth {wc})")
-    ph, pw = padding(low, k, o, (ih, iw), (kh, kw), (oh, ow))
-    act = low.activation(k, o.fusedActivationFunction, y)
-    mults, shifts = quant.per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+    ph, pw, act, mults, shifts = _window_constants(low, k, o, x, y, w, kh, kw)
     p = f"l{k}"
     consts, wexpr, pexpr, pstruct = low.weights(p, w.data, oc)
     rq_consts, rq = low.requant_struct(p, mults, shifts, y, act)
@@ -69,7 +83,7 @@ def conv_2d(low, k: int):
         low.step([k], "espt_aot_conv_s8", comment, [x.index], [y.index],
                  f"espt_aot_conv_s8(&{p}_conv, {{in0}}, {{out0}}, 0, {oh}, {{scratch}});",
                  consts, struct, w_scratch, packed, w.numel)
-        return None
+        return
     pool_struct, pool_comment, z, rows = pool_params(low, pool, y)
     low.step([k, pool], "espt_aot_conv_maxpool_s8", comment + "; then " + pool_comment,
              [x.index], [z.index],
@@ -80,24 +94,14 @@ def conv_2d(low, k: int):
 
 @lowers("DEPTHWISE_CONV_2D")
 def depthwise_conv_2d(low, k: int):
-    op = low.g.ops[k]
-    o = op.options
-    x, y = low.act(k, op.inputs[0]), low.act(k, op.outputs[0])
-    (ih, iw, ic), (oh, ow, oc) = low.nhwc(k, x), low.nhwc(k, y)
-    w = low.filter(k, op.inputs[1], 3, oc)
-    if len(w.shape) != 4 or w.shape[0] != 1 or w.shape[3] != oc:
-        low.refuse(k, f"weights of shape {w.shape} for {oc} output channels")
+    o, x, y, (ih, iw, ic), (oh, ow, oc), w = _window_op(low, k, 3, "1HWO")
     kh, kw = w.shape[1:3]
-    low.small(k, filter_height=kh, filter_width=kw, stride=o.strideH, stride_width=o.strideW,
-              dilation=o.dilationHFactor, dilation_width=o.dilationWFactor)
     if oc % ic:
         low.refuse(k, f"{oc} output channels for {ic} input channels")
     mult = oc // ic
     if o.depthMultiplier not in (0, mult):
         low.refuse(k, f"depth multiplier {o.depthMultiplier} with {ic} -> {oc} channels")
-    ph, pw = padding(low, k, o, (ih, iw), (kh, kw), (oh, ow))
-    act = low.activation(k, o.fusedActivationFunction, y)
-    mults, shifts = quant.per_channel_multipliers(x.scale, w.scales, y.scale, oc)
+    ph, pw, act, mults, shifts = _window_constants(low, k, o, x, y, w, kh, kw)
     p = f"l{k}"
     consts = [Const("int8_t", f"{p}_weights", w.data.reshape(-1).astype(np.int64), "weights")]
     bconsts, bexpr = low.bias(k, oc, p)
@@ -112,7 +116,6 @@ def depthwise_conv_2d(low, k: int):
     low.step([k], "espt_aot_depthwise_conv_s8", _window_comment("DEPTHWISE_CONV_2D", x, y, kh, kw, o),
              [x.index], [y.index], f"espt_aot_depthwise_conv_s8(&{p}_dw, {{in0}}, {{out0}});",
              consts, struct, w_int8=w.numel)
-    return None
 
 
 @lowers("FULLY_CONNECTED")
@@ -151,4 +154,3 @@ def fully_connected(low, k: int):
     low.step([k], "espt_aot_fully_connected_s8", comment, [x.index], [y.index],
              f"espt_aot_fully_connected_s8(&{p}_fc, {{in0}}, {{out0}}, {{scratch}});",
              consts, struct, depth if packed else 0, packed, w.numel)
-    return None

@@ -66,4 +66,3 @@ def binary(low, k: int):
     low.step([k], f"espt_aot_{kind}_s8", f"{op.name} {a.shape_str()} {sign} {b.shape_str()} -> {y.shape_str()}",
              ins, [y.index], f"espt_aot_{kind}_s8(&l{k}_{kind}, {exprs[0]}, {exprs[1]}, {{out0}});",
              consts, struct)
-    return None

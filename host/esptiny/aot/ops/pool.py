@@ -43,4 +43,3 @@ def pool_2d(low, k: int):
     struct, comment, y, _ = pool_params(low, k)
     x = low.g.ops[k].inputs[0]
     low.step([k], kernel, comment, [x], [y.index], f"{kernel}(&l{k}_pool, {{in0}}, {{out0}});", [], struct)
-    return None

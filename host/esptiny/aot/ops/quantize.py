@@ -19,14 +19,13 @@ def quantize(low, k: int):
         low.elementwise(k, "espt_aot_quantize_f32_s8", "espt_aot_quantize_t", [
             ("scale", float_literal(y.scale)), ("zero_point", y.zero_point)],
             f"QUANTIZE float32 -> int8 {x.shape_str()}", x, y)
-        return None
+        return
     x, y = low.unary(k)
     m, s = quant.requantize_params(x.scale, y.scale)
     low.elementwise(k, "espt_aot_requantize_s8", "espt_aot_requantize_t", [
         ("input_zero_point", x.zero_point), ("output_zero_point", y.zero_point),
         ("multiplier", m), ("shift", s), ("act_min", quant.INT8_MIN), ("act_max", quant.INT8_MAX)],
         f"QUANTIZE (requantize) {x.shape_str()}", x, y)
-    return None
 
 
 @lowers("DEQUANTIZE")
@@ -38,4 +37,3 @@ def dequantize(low, k: int):
     low.elementwise(k, "espt_aot_dequantize_s8_f32", "espt_aot_dequantize_t", [
         ("scale", repr(float(x.scale))), ("zero_point", x.zero_point)],
         f"DEQUANTIZE int8 -> float32 {x.shape_str()}", x, y)
-    return None

@@ -44,4 +44,3 @@ def mean(low, k: int):
         ("multiplier", m), ("shift", s)])
     low.step([k], "espt_aot_mean_s8", f"MEAN {x.shape_str()} -> {y.shape_str()}, axes {sorted(resolved)}",
              [x.index], [y.index], f"espt_aot_mean_s8(&l{k}_mean, {{in0}}, {{out0}});", [], struct)
-    return None

@@ -19,7 +19,6 @@ def alias(low, k: int):
     if x.numel != y.numel:
         low.refuse(k, f"{x.shape} -> {y.shape} changes the element count")
     low.alias[y.index] = x.index   # same bytes, new shape: no code, no copy
-    return None
 
 
 @lowers("PAD", "PADV2")
@@ -49,7 +48,6 @@ def pad(low, k: int):
         ("before", c_array(before)), ("value", value)])
     low.step([k], "espt_aot_pad_s8", f"{op.name} {x.shape_str()} -> {y.shape_str()}, value {value}",
              [x.index], [y.index], f"espt_aot_pad_s8(&l{k}_pad, {{in0}}, {{out0}});", [], struct)
-    return None
 
 
 @lowers("CONCATENATION")
@@ -90,7 +88,6 @@ def concatenation(low, k: int):
              ins, [y.index],
              f"espt_aot_concat_s8(&l{k}_concat, (const int8_t *const[]){{{{ {', '.join(exprs)} }}}}, {{out0}});",
              consts, struct)
-    return None
 
 
 def _start_for_axis(begin: int, stride: int, masked: bool, size: int) -> int:
@@ -157,4 +154,3 @@ def strided_slice(low, k: int):
              f"STRIDED_SLICE {x.shape_str()} -> {y.shape_str()}, begin {begin.tolist()}, end {end.tolist()}, "
              f"strides {strides.tolist()}", [x.index], [y.index],
              f"espt_aot_strided_slice_s8(&l{k}_slice, {{in0}}, {{out0}});", [], struct)
-    return None
