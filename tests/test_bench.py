@@ -20,10 +20,15 @@ FAST = {"baud": 0}  # no link pacing: the tests check behaviour, benchmarks/ the
 
 @pytest.fixture(scope="module")
 def run(tiny_run, tmp_path_factory):
-    """A private copy of the tiny run: benches write into it."""
+    """A private copy of the tiny run, never exported (so its virtual board stands for the
+    default board): benches write into it."""
     dst = tmp_path_factory.mktemp("bench") / "run"
     shutil.copytree(tiny_run.path, dst)
-    return Run(dst)
+    run = Run(dst)
+    m = run.manifest()
+    m["stages"].pop("export", None)
+    run.manifest_path.write_text(json.dumps(m))
+    return run
 
 
 @pytest.fixture(scope="module")
@@ -154,3 +159,18 @@ def test_missing_port_via_the_cli(run):
     lines = [ln for ln in r.output.splitlines() if ln.strip()]
     assert len(lines) == 1 and lines[0].startswith("esptiny: error: cannot open port /dev/ttyESPTINY-NONE")
     assert "Traceback" not in r.output
+
+
+def test_the_virtual_board_stands_for_the_exported_board(run, tmp_path):
+    """After `esptiny export --board esp32c3`, a bench on the virtual board reports the
+    ESP32-C3 in INFO and its estimate is the ESP32-C3's."""
+    from esptiny.stages.export import export
+    export(run, "int8", "esp32c3", out=tmp_path / "fw")
+    try:
+        s = bench.run_bench(run, "int8", ports=("sim",), limit=20, sim_options=FAST)
+        assert s["chip"] == "virtual-esp32c3"
+        assert s["estimate_label"].startswith("estimate for ESP32-C3")
+    finally:
+        m = run.manifest()
+        m["stages"].pop("export")
+        run.manifest_path.write_text(json.dumps(m))

@@ -50,16 +50,15 @@ def evaluate(run: Run, variants=None, tflm_limit: int | None = None) -> dict:
     n_tflm = len(ds.x_test) if tflm_limit is None else min(tflm_limit, len(ds.x_test))
     deployable = [n for n in names if all_variants[n]["deployable"]]
     total = len(ds.x_test) * (len(names) + (reference is not None)) + n_tflm * len(deployable)
-    old = run.manifest()["stages"].get("evaluate", {}).get("variants", {})
-    with run.timed("evaluate") as entry, bar("evaluate", total, "images") as advance:
-        results = dict(old)
+    f32 = all_variants.get("float32", {}).get("bytes")
+    with run.timed("evaluate", merge="variants") as entry, bar("evaluate", total, "images") as advance:
+        results = {}
         ref_pred = None
         if reference is not None:
             ref_pred = np.argmax(_tflite_outputs(reference, ds.x_test, advance)[1], axis=1)
         for n in names:
             results[n] = _evaluate_one(run, n, blobs[n], all_variants[n], ds, ref_pred,
                                        n_tflm, advance)
-        f32 = results.get("float32", {}).get("bytes")
         for r in results.values():
             r["size_ratio_to_float32"] = r["bytes"] / f32 if f32 else None
         entry.update(variants=results, test_images=len(ds.x_test), tflm_images=n_tflm)

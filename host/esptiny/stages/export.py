@@ -36,12 +36,8 @@ def export(run: Run, variant: str = "int8", board: str = "esp32", engine: str = 
 
 def _record(run: Run, info: dict, seconds: float):
     """Keep each export's figures in the run manifest, keyed variant-board-engine."""
-    entry = run.manifest()["stages"].get("export", {})
-    projects = dict(entry.get("projects", {}))
     key = f"{info['variant']}-{info['board']}-{info['engine']}"
-    projects.pop(key, None)  # the latest export last
-    projects[key] = info
-    run.record("export", {"projects": projects, "seconds": round(seconds, 2)})
+    run.record("export", {"projects": {key: info}, "seconds": round(seconds, 2)}, merge="projects")
 
 
 def latest_board(run: Run, variant: str) -> str | None:

@@ -5,7 +5,9 @@ so any stage can be rerun alone and reports are always built from what is on dis
 """
 from __future__ import annotations
 
+import fcntl
 import json
+import os
 import time
 from contextlib import contextmanager
 from pathlib import Path
@@ -14,6 +16,7 @@ from .. import atomic
 from ..errors import UserError
 
 MANIFEST = "manifest.json"
+LOCK = ".manifest.lock"
 
 
 class Run:
@@ -42,20 +45,42 @@ class Run:
     def has(self, name: str) -> bool:
         return name in self.manifest()["stages"]
 
-    def record(self, name: str, entry: dict):
-        m = self.manifest()
-        m["stages"][name] = entry
-        atomic.write_json(self.manifest_path, m)
+    @contextmanager
+    def _locked(self):
+        """Hold the run's manifest lock: stages running at once (two benches, an export
+        beside an evaluate) read, change and write the manifest one at a time."""
+        self.path.mkdir(parents=True, exist_ok=True)
+        fd = os.open(self.path / LOCK, os.O_CREAT | os.O_RDWR, 0o666)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
+    def record(self, name: str, entry: dict, merge: str | None = None):
+        """Write a stage's entry. With `merge`, entry[merge] (a dict) is laid over what the
+        manifest holds under that key now, so entries other processes wrote meanwhile stay;
+        keys written now come last."""
+        with self._locked():
+            m = self.manifest()
+            if merge is not None:
+                merged = dict(m["stages"].get(name, {}).get(merge, {}))
+                for key, value in entry.get(merge, {}).items():
+                    merged.pop(key, None)
+                    merged[key] = value
+                entry = {**entry, merge: merged}
+            m["stages"][name] = entry
+            atomic.write_json(self.manifest_path, m)
 
     @contextmanager
-    def timed(self, name: str):
+    def timed(self, name: str, merge: str | None = None):
         """Run a stage; record its entry (filled by the caller) with its wall time."""
         entry: dict = {}
         t0 = time.perf_counter()
         yield entry
         entry["seconds"] = round(time.perf_counter() - t0, 2)
         entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-        self.record(name, entry)
+        self.record(name, entry, merge)
 
     def file(self, rel: str) -> Path:
         return self.path / rel

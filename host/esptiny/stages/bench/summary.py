@@ -127,14 +127,10 @@ def record(f: Finished) -> dict:
         summary["estimate_esp_nn_latency_ms"] = estimate["esp_nn_latency_ms"]
         summary["estimate_reference_latency_ms"] = estimate["reference_latency_ms"]
         summary["estimate_label"] = f"estimate for {estimate['chip']} (MAC-count cost model)"
-    entry = dict(run.manifest()["stages"].get("bench", {}))
-    results_entry = dict(entry.get("results", {}))
-    results_entry[f"{variant}@{key_label}"] = {"path": f"{stem}.json", "plots": plots,
-                                               "summary": summary}
-    entry["results"] = results_entry
-    entry["finished"] = time.strftime("%Y-%m-%dT%H:%M:%S")
-    entry["seconds"] = round(f.seconds, 2)
-    run.record("bench", entry)
+    run.record("bench", {"results": {f"{variant}@{key_label}": {"path": f"{stem}.json", "plots": plots,
+                                                                  "summary": summary}},
+                         "finished": time.strftime("%Y-%m-%dT%H:%M:%S"), "seconds": round(f.seconds, 2)},
+               merge="results")
     return summary
 
 

@@ -19,9 +19,8 @@ def compress(run: Run, methods=None, **options) -> dict:
     ds = run.dataset()
     model = load_model(run)
     opts = registry.options(**options)
-    old = run.manifest()["stages"].get("compress", {}).get("variants", {})
-    with run.timed("compress") as entry:
-        variants, ctx = dict(old), {}
+    with run.timed("compress", merge="variants") as entry:
+        variants, ctx = {}, {}
         for name in methods:
             spec = registry.METHODS[name]
             say(f"compress: {name} ({spec.summary})")
