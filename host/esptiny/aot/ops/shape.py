@@ -148,6 +148,10 @@ def strided_slice(low, k: int):
             kept.append(n)
     if tuple(kept) != tuple(y.shape) or int(np.prod(counts)) != y.numel:
         low.refuse(k, f"the slice of {x.shape} has shape {tuple(kept)}, not the output's {y.shape}")
+    # Every element the kernel reads lies inside the input (a bug otherwise).
+    lo = start_off + sum((n - 1) * st for n, st in zip(counts, steps) if st < 0)
+    hi = start_off + sum((n - 1) * st for n, st in zip(counts, steps) if st > 0)
+    assert 0 <= lo <= hi < x.numel, (start_off, counts, steps, x.shape)
     struct = c_struct("espt_aot_strided_slice_t", f"l{k}_slice", [
         ("start", start_off), ("count", c_array(counts)), ("step", c_array(steps))])
     low.step([k], "espt_aot_strided_slice_s8",
