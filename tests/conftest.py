@@ -5,15 +5,17 @@ os.environ.setdefault("TF_USE_LEGACY_KERAS", "1")
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 
 import pytest  # noqa: E402
+from needs import missing  # noqa: E402
 
 
 @pytest.fixture(scope="session")
 def fashion():
+    from esptiny.errors import UserError
     from esptiny.stages import data
     try:
         return data.load(download=False)
-    except Exception as e:  # no copy on this machine: `make test` installs one
-        pytest.skip(f"Fashion-MNIST not available: {e}")
+    except UserError as e:  # no copy on this machine: `make test` installs Debian's
+        missing(f"Fashion-MNIST (Debian package dataset-fashion-mnist): {e}")
 
 
 @pytest.fixture(scope="session")
@@ -49,3 +51,19 @@ def quadrant_npz(tmp_path_factory):
     np.savez(path, x_train=xtr, y_train=ytr, x_test=xte, y_test=yte,
              labels=np.array(["top-left", "top-right", "bottom-left", "bottom-right"]))
     return path
+
+
+def pytest_terminal_summary(terminalreporter):
+    """One line naming every skipped test and why; `make test` repeats it at the end. In
+    CI (CI set) nothing may skip: needs.py fails instead."""
+    skipped = terminalreporter.stats.get("skipped", [])
+    reasons = {}
+    for rep in skipped:
+        reason = rep.longrepr[2] if isinstance(rep.longrepr, tuple) else str(rep.longrepr)
+        reasons.setdefault(reason.removeprefix("Skipped: "), []).append(rep.nodeid)
+    line = "none" if not skipped else "; ".join(f"{len(v)} ({k})" for k, v in sorted(reasons.items()))
+    terminalreporter.write_line(f"pytest skipped: {line}")
+    out = os.environ.get("ESPTINY_SKIPPED_FILE")
+    if out and skipped:
+        with open(out, "a") as f:
+            f.write(f"pytest: {line}\n")

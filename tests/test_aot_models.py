@@ -16,6 +16,7 @@ from esptiny.model import tflite, tflm
 from esptiny.stages import compress as compress_stage
 from esptiny.stages import train as train_stage
 from esptiny.stages.run import Run, new_run
+from needs import require
 
 N = 300
 
@@ -248,8 +249,7 @@ def test_cli_export_refuses_unsupported_op(tiny_run, tmp_path):
 # ---- the real firmware on a pseudo-terminal ---------------------------------------------
 
 def test_native_firmware_end_to_end_through_esptiny_bench(tiny_run, cnn, tmp_path):
-    if shutil.which("make") is None or shutil.which("gcc") is None:
-        pytest.skip("make and gcc build the native firmware")
+    require("make"), require("gcc")
     from click.testing import CliRunner
     from esptiny.cli import main
     run_dir = tmp_path / "run"

@@ -5,9 +5,9 @@ behind, and PlatformIO's failures (it is offline here) come back as one line."""
 import configparser
 import dataclasses
 import re
-import shutil
 import subprocess
 import sys
+import time
 import zlib
 from pathlib import Path
 
@@ -18,9 +18,7 @@ from esptiny.paths import FIRMWARE, REPO
 from esptiny.stages import export as export_stage
 from esptiny.targets import boards, carray, export, firmware_model, fit, resolver
 from esptiny.targets import platformio as build
-
-GXX = shutil.which("g++")
-GCC = shutil.which("gcc")
+from needs import require
 
 
 @pytest.fixture(scope="module")
@@ -105,8 +103,8 @@ def test_model_config_matches_the_interpreter(tiny_run, tmp_path):
     assert all(export.c_string(x) in h for x in labels)
 
 
-@pytest.mark.skipif(not (GXX and GCC), reason="needs gcc and g++")
 def test_generated_files_compile_and_the_array_is_byte_equal(tiny_run, tmp_path):
+    gxx, gcc = require("g++"), require("gcc")
     data = tiny_run.variant_path("int8").read_bytes()
     info = export_stage.export(tiny_run, "int8", "esp32", out=tmp_path / "p")
     model_dir = tmp_path / "p" / "src" / "model"
@@ -132,9 +130,9 @@ int main(int argc, char **argv) {
 }
 ''')
     flags = ["-std=c++17", "-Wall", "-Wextra", "-Werror", "-I", str(model_dir)]
-    subprocess.run([GXX, *flags, "-c", str(model_dir / "model_data.cc"), "-o", str(tmp_path / "model_data.o")],
+    subprocess.run([gxx, *flags, "-c", str(model_dir / "model_data.cc"), "-o", str(tmp_path / "model_data.o")],
                    check=True)
-    subprocess.run([GXX, *flags, str(prog), str(tmp_path / "model_data.o"), "-o", str(tmp_path / "dump")],
+    subprocess.run([gxx, *flags, str(prog), str(tmp_path / "model_data.o"), "-o", str(tmp_path / "dump")],
                    check=True)
     out = subprocess.run([str(tmp_path / "dump"), str(tmp_path / "dumped.tflite")],
                          capture_output=True, text=True, check=True).stdout.split()
@@ -147,7 +145,7 @@ int main(int argc, char **argv) {
     c.write_text('#include "model_config.h"\n#include "model_data.h"\n'
                  'static const unsigned short d[4] = ESPT_OUTPUT_DIMS;\n'
                  'int main(void) { return (int)d[1] - ESPT_NUM_LABELS; }\n')
-    subprocess.run([GCC, "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(model_dir), str(c),
+    subprocess.run([gcc, "-std=c99", "-Wall", "-Wextra", "-Werror", "-I", str(model_dir), str(c),
                     str(tmp_path / "model_data.o"), "-o", str(tmp_path / "c99")], check=True)
     assert subprocess.run([str(tmp_path / "c99")]).returncode == 0
 
@@ -351,29 +349,42 @@ def test_cli_export_errors_are_one_line(mlp_run, tmp_path):
     assert r.stderr.count("\n") == 1 and r.stderr.startswith("esptiny: error: variant 'float16'")
 
 
-def offline_without_platform():
-    if build.registry_reachable() is None:
-        pytest.skip("PlatformIO's registry is reachable here: this tests the offline case")
-    if build.platform_installed("espressif32", boards.PLATFORM_VERSION):
-        pytest.skip("the espressif32 platform is installed here: pio would start a real build")
+@pytest.fixture
+def offline(monkeypatch, tmp_path):
+    """A PlatformIO with nothing installed and a registry that does not answer (a closed
+    port on this machine), whatever the network here: the offline path, every time."""
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        closed = s.getsockname()[1]
+    monkeypatch.setattr(build, "REGISTRY_HOST", "127.0.0.1")
+    monkeypatch.setattr(build, "REGISTRY_PORT", closed)
+    monkeypatch.setenv("PLATFORMIO_CORE_DIR", str(tmp_path / "platformio"))
+    for proxy in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy"):
+        monkeypatch.delenv(proxy, raising=False)
 
 
-def test_cli_build_offline_is_one_line_and_fast(tiny_run, tmp_path):
-    offline_without_platform()
+def test_cli_build_offline_is_one_line_and_fast(tiny_run, tmp_path, offline):
+    from click.testing import CliRunner
+    from esptiny.cli import main
     out = tmp_path / "p"
     export_stage.export(tiny_run, "int8", "esp32", out=out)
     for args in (["build", str(out)], ["flash", str(out), "--port", "/dev/ttyUSB9"]):
-        r = esptiny(*args)
-        assert r.returncode == 1 and "Traceback" not in r.stderr and r.stderr.count("\n") == 1
-        assert "registry (api.registry.platformio.org) is unreachable" in r.stderr
+        t0 = time.monotonic()
+        r = CliRunner().invoke(main, args)
+        assert time.monotonic() - t0 < 10
+        assert r.exit_code == 1
+        assert r.output.count("\n") == 1 and "Traceback" not in r.output
+        assert "registry (127.0.0.1) is unreachable" in r.output
     r = esptiny("build", str(tmp_path / "nowhere"))
     assert r.returncode == 1 and r.stderr == f"esptiny: error: {tmp_path / 'nowhere'}: no platformio.ini " \
                                               "(export a project with `esptiny export RUN`)\n"
 
 
-def test_real_pio_run_offline_is_cut_at_the_timeout_with_one_line(tiny_run, tmp_path):
-    """pio itself (no pre-check): offline it retries for about a minute; the timeout ends it."""
-    offline_without_platform()
+def test_real_pio_run_offline_is_cut_at_the_timeout_with_one_line(tiny_run, tmp_path, monkeypatch):
+    """pio itself (no pre-check, nothing installed): offline it retries for about a minute,
+    online it starts a download; either way the timeout ends it in one line."""
+    monkeypatch.setenv("PLATFORMIO_CORE_DIR", str(tmp_path / "platformio"))
     out = tmp_path / "p"
     export_stage.export(tiny_run, "int8", "esp32c3", out=out)
     lines = []

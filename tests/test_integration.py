@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 from esptiny.cli import main
+from esptiny.model import tflm
 from esptiny.stages.compress.registry import DEFAULT_METHODS
 from esptiny.stages.run import Run
 
@@ -37,8 +38,8 @@ def test_every_variant_on_real_data(fashion_run):
     for name in ("int8", "qat", "pruned", "clustered", "pruned_clustered"):
         t = v[name]["tflm"]
         assert t["images"] == 1000
-        assert t["agreement_with_tflite_top1"] >= 0.99
-        assert t["max_output_diff"] <= 2
+        assert t["agreement_with_tflite_top1"] >= tflm.TFLITE_MIN_TOP1
+        assert t["max_output_diff"] <= tflm.TFLITE_MAX_STEPS
         assert 10_000 < t["arena_bytes"] < 40_000
         assert v[name]["aot"]["bit_exact_fraction"] == 1.0 and v[name]["aot"]["images"] == 1000
     # 28*28*16*9 + 14*14*32*16*9 + 7*7*64*32*9 + 576*128 + 128*10
@@ -62,7 +63,8 @@ def test_tflm_outputs_equal_tflite_within_one_step(fashion_run):
     a = np.load(fashion_run.file(ev["outputs"]["tflite"]))
     b = np.load(fashion_run.file(ev["outputs"]["tflm"]))
     diff = np.abs(a.astype(int) - b.astype(int))
-    assert diff.max() <= 1  # the interpreter and the micro kernels round differently, by one step at most
+    assert diff.max() <= tflm.TFLITE_MAX_STEPS
+    assert np.mean(diff == 0) > 0.95  # most output bytes identical, not merely within a step
 
 
 def test_stages_rerun_alone(fashion_run):

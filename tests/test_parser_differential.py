@@ -6,7 +6,6 @@ one "MAX_PAYLOAD CHUNKS" line in, one EVENTS line out, in the syntax of
 docs/protocol-vectors.txt. One process serves every stream of the run (a co-process fed
 line by line, so hypothesis still shrinks a mismatch to a small stream).
 """
-import shutil
 import string
 import struct
 import subprocess
@@ -16,6 +15,7 @@ from esptiny.link import protocol as P
 from esptiny.paths import DOCS, FIRMWARE
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
+from needs import missing, require
 
 PROGRAM = FIRMWARE / "build" / "parse-events"
 C_MAX_PAYLOAD = 4096  # the program's ESPT_MAX_PAYLOAD (the default build)
@@ -24,13 +24,12 @@ C_MAX_PAYLOAD = 4096  # the program's ESPT_MAX_PAYLOAD (the default build)
 @pytest.fixture(scope="module")
 def program():
     for tool in ("gcc", "make"):
-        if shutil.which(tool) is None:
-            pytest.skip(f"{tool} not found: cannot build firmware/build/parse-events")
+        require(tool)
     r = subprocess.run(["make", "-s", "-C", str(FIRMWARE), "parse-events"],
                        capture_output=True, text=True, timeout=300)
     if r.returncode != 0:
         if "asan" in r.stderr or "ubsan" in r.stderr:
-            pytest.skip(f"gcc cannot link the sanitizers: {r.stderr.strip()[-300:]}")
+            missing(f"gcc's sanitizer libraries (libasan, libubsan): {r.stderr.strip()[-300:]}")
         pytest.fail(f"make -C firmware parse-events failed:\n{r.stdout}{r.stderr}")
     return PROGRAM
 

@@ -26,6 +26,7 @@ from .. import toolchain
 from ..errors import UserError
 
 REGISTRY_HOST = "api.registry.platformio.org"  # platformio.registry.client: https://api.<mirror>
+REGISTRY_PORT = 443
 TAIL_LINES = 200
 
 # pio's words for "the network is not there".
@@ -92,11 +93,11 @@ def platform_installed(name: str, version: str | None) -> bool:
 
 
 def registry_reachable(timeout: float = 3.0) -> str | None:
-    """None when PlatformIO's registry answers on 443, else why not."""
+    """None when PlatformIO's registry answers (HTTPS), else why not."""
     if any(os.environ.get(v) for v in ("HTTPS_PROXY", "https_proxy", "ALL_PROXY", "all_proxy")):
         return None  # through a proxy: let pio find out
     try:
-        socket.create_connection((REGISTRY_HOST, 443), timeout=timeout).close()
+        socket.create_connection((REGISTRY_HOST, REGISTRY_PORT), timeout=timeout).close()
         return None
     except OSError as e:
         return str(e) or type(e).__name__
