@@ -270,8 +270,7 @@ def test_native_firmware_runs_a_float_io_model_end_to_end(tiny_run, tmp_path):
     """The tiny CNN converted with float32 input and output: the native firmware's engine
     reports float32 I/O, takes the images as floats and returns the same float bytes as
     TFLite-Micro (through `esptiny bench --port native`)."""
-    if shutil.which("make") is None or shutil.which("gcc") is None:
-        pytest.skip("make and gcc build the native firmware")
+    require("make"), require("gcc")
     from click.testing import CliRunner
     from esptiny.cli import main
     from esptiny.stages.compress import ptq
@@ -295,7 +294,6 @@ def test_emulated_rv32_board_runs_the_newer_kernels_bit_exact(tmp_path):
     kernels call nothing from libm (only string.h and the compiler's own helpers)."""
     from esptiny.devices import qemu, rv32_firmware
     from esptiny.tf import keras
-    from needs import require
     require(rv32_firmware.CC, "gcc-riscv64-unknown-elf")
     require(qemu.QEMU, "qemu-system-misc")
     rs = np.random.RandomState(3)
