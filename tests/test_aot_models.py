@@ -191,7 +191,7 @@ def test_generate_writes_strict_c99_and_reports_figures(tmp_path, cnn):
     for src in host.engine_sources(tmp_path):
         r = subprocess.run([host.gcc(), "-std=c99", "-Wall", "-Wextra", "-Werror", "-pedantic", "-O2",
                             *host.include_flags(tmp_path), "-c", str(src), "-o", str(tmp_path / "x.o")],
-                           capture_output=True, text=True)
+                           capture_output=True, text=True, check=False)
         assert r.returncode == 0, f"{src.name}: {r.stderr[:2000]}"
     assert aot.compile_model(cnn).c_source == c  # deterministic
 
