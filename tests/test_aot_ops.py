@@ -230,3 +230,28 @@ def test_parameters_outside_the_kernels_are_refused(what):
     b = one_op_model(op, tensors, ins, outs, options)
     with pytest.raises(UserError, match=f"^the AOT engine cannot compile {message}$"):
         aot.compile_model(b)
+
+
+UNARY = ["RELU", "RELU6", "LEAKY_RELU", "HARD_SWISH", "LOGISTIC", "TANH", "QUANTIZE"]
+
+
+@pytest.mark.parametrize("op", UNARY)
+def test_unary_op_on_every_int8_value_at_random_scales(op):
+    """One-op models (no converter, so scales far from what calibration gives): each op at
+    four random input and output quantizations, on all 256 int8 inputs."""
+    rs = np.random.RandomState(UNARY.index(op))
+    every = np.arange(-128, 128, dtype=np.int16).astype(np.int8).reshape(1, 256)
+    for _ in range(4):
+        s_in, s_out = (float(np.float32(10 ** rs.uniform(-3.5, 0.5))) for _ in range(2))
+        z_in, z_out = (int(rs.randint(-128, 128)) for _ in range(2))
+        if op == "LOGISTIC":
+            s_out, z_out = 1 / 256, -128
+        elif op == "TANH":
+            s_out, z_out = 1 / 128, 0
+        elif op == "HARD_SWISH":
+            s_out = max(s_out, s_in / 64)  # TFLite-Micro needs output scale >= input scale / 128
+        options = _options("LeakyRelu", alpha=float(rs.uniform(0, 2))) if op == "LEAKY_RELU" else None
+        b = one_op_model(op, [_t("in", [1, 256], scale=s_in, zero_point=z_in),
+                              _t("out", [1, 256], scale=s_out, zero_point=z_out)], [0], [1], options,
+                         version=2 if op == "QUANTIZE" else 1)
+        assert_bit_exact(b, every)
