@@ -255,3 +255,28 @@ def test_unary_op_on_every_int8_value_at_random_scales(op):
                               _t("out", [1, 256], scale=s_out, zero_point=z_out)], [0], [1], options,
                          version=2 if op == "QUANTIZE" else 1)
         assert_bit_exact(b, every)
+
+
+def test_mean_and_mul_at_random_quantizations():
+    """MEAN over random axes (kept or not) and MUL by a broadcast constant as one-op
+    models at random scales, wider than calibration gives (MEAN's 1/count folding clamps
+    its shift at small output scales)."""
+    rs = np.random.RandomState(9)
+    for _ in range(4):
+        dims = [1, int(rs.randint(1, 9)), int(rs.randint(1, 9)), int(rs.randint(1, 6))]
+        s_in, s_out = (float(np.float32(10 ** rs.uniform(-4, 0))) for _ in range(2))
+        z_in, z_out = (int(rs.randint(-128, 128)) for _ in range(2))
+        axes = sorted(rs.choice(4, int(rs.randint(1, 4)), replace=False).tolist())
+        keep = bool(rs.randint(2))
+        out = [1 if a in axes else d for a, d in enumerate(dims)] if keep else \
+            [d for a, d in enumerate(dims) if a not in axes] or [1]
+        mean = one_op_model("MEAN", [_t("in", dims, scale=s_in, zero_point=z_in), _int32("axis", axes),
+                                     _t("out", out, scale=s_out, zero_point=z_out)], [0, 1], [2],
+                            _options("Reducer", keepDims=keep))
+        assert_bit_exact(mean, int8_inputs(rs, 16, dims[1:]))
+        k = _t("k", [dims[3]], scale=float(10 ** rs.uniform(-3, 0)), zero_point=int(rs.randint(-20, 20)),
+               data=rs.randint(-128, 128, dims[3]).astype(np.int8))
+        mul = one_op_model("MUL", [_t("in", dims, scale=s_in, zero_point=z_in), k,
+                                   _t("out", dims, scale=s_out, zero_point=z_out)], [0, 1], [2],
+                           _options("Mul"))
+        assert_bit_exact(mul, int8_inputs(rs, 16, dims[1:]))
