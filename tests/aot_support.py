@@ -29,16 +29,10 @@ def int8(model, rep):
 
 
 def float_io(model, rep):
-    """int8 inside, float32 in and out: the converter's QUANTIZE and DEQUANTIZE at the
-    edges (esptiny's ptq.int8 calibration otherwise)."""
+    """int8 inside, float32 in and out (the converter's QUANTIZE and DEQUANTIZE at the
+    edges), through the same esptiny calibration."""
     from esptiny.stages.compress import ptq
-    from esptiny.tf import tf
-    c = tf.lite.TFLiteConverter.from_keras_model(model)
-    c.optimizations = [tf.lite.Optimize.DEFAULT]
-    c.representative_dataset = lambda: ([rep[i:i + 1]] for i in range(len(rep)))
-    c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    c._experimental_disable_per_channel_quantization_for_dense_layers = True
-    return ptq._convert(c)
+    return ptq.int8(model, rep, io_type="float32")
 
 
 def int8_inputs(rs, n, shape):

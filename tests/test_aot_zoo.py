@@ -3,22 +3,15 @@
 float-I/O CNN) compiles with the AOT engine, and its outputs equal TFLite-Micro's byte for
 byte on 200 of the zoo's inputs (one compiled program per model, all inputs in one batch)."""
 import pytest
+import zoo
 from aot_support import assert_bit_exact
 from esptiny.model.reader import Graph
-from needs import missing
-
-try:
-    import zoo
-except ModuleNotFoundError:  # tests/zoo.py lands from the zoo branch
-    zoo = None
 
 N = 200
 
 
-@pytest.mark.parametrize("name", list(zoo.ZOO) if zoo else ["the zoo"])
+@pytest.mark.parametrize("name", list(zoo.ZOO))
 def test_zoo_model_compiles_and_is_bit_exact(name):
-    if zoo is None:
-        missing("tests/zoo.py (the shared zoo of models, from the zoo branch)")
     model = zoo.tflite(name)
     x = zoo.quantized(name, zoo.inputs(name, N, seed=7))
     info = assert_bit_exact(model, x)
