@@ -26,7 +26,8 @@ def tiny_run(tmp_path_factory, fashion):
     from esptiny.stages import train as train_stage
     from esptiny.stages.run import new_run
     run = new_run(tmp_path_factory.mktemp("tiny") / "run")
-    train_stage.train(run, model_name="cnn", train_limit=3000, test_limit=1000, epochs=1, seed=1)
+    train_stage.train(run, model_name="cnn", train_limit=3000, test_limit=1000, epochs=1, seed=1,
+                      batch_size=128, lr=2e-3)
     compress_stage.compress(run, methods=["float32", "int8"], rep_samples=100)
     return run
 

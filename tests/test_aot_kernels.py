@@ -5,6 +5,7 @@ must equal TFLite-Micro's host runtime byte for byte. Plus the pieces on their o
 quantization constants, weight packing, the activation planner."""
 import numpy as np
 import pytest
+from aot_support import assert_bit_exact, one_op_model, randomize, representative
 from esptiny.aot import host, pack, plan, quant
 from esptiny.aot.lower import Step
 from esptiny.model import tflm
@@ -67,26 +68,8 @@ def _model(case: str, rs):
     return keras.Model(inp, x), (h, w, c)
 
 
-def _randomize(model, rs, clusters=None):
-    for v in model.weights:
-        vals = rs.normal(0, rs.uniform(0.05, 1.0), v.shape).astype(np.float32)
-        if clusters and len(v.shape) > 1:
-            centroids = rs.normal(0, 0.5, clusters).astype(np.float32)
-            vals = centroids[rs.randint(0, clusters, v.shape)]
-        v.assign(vals)
-
-
 def _check(model_bytes, rs, shape):
-    x = rs.randint(-128, 128, size=(N_INPUTS, *shape)).astype(np.int8)
-    with host.Runner(model_bytes) as r:
-        y_aot = r.run(x)
-        info = r.info
-    y_tflm = tflm.run(model_bytes, x).reshape(y_aot.shape)
-    assert y_aot.dtype == y_tflm.dtype == np.int8
-    assert np.array_equal(y_aot, y_tflm), (
-        f"{int((y_aot != y_tflm).sum())} of {y_aot.size} outputs differ, "
-        f"largest by {int(np.abs(y_aot.astype(int) - y_tflm.astype(int)).max())}")
-    return info
+    return assert_bit_exact(model_bytes, rs.randint(-128, 128, size=(N_INPUTS, *shape)).astype(np.int8))
 
 
 CASES = ["conv_same_relu_maxpool", "conv_valid_stride2_relu6", "conv_same_strided_pool_overlap",
@@ -104,9 +87,8 @@ KERNEL = {"conv_same_relu_maxpool": "espt_aot_conv_maxpool_s8", "conv_valid_stri
 def test_single_layer_bit_exact(case):
     rs = np.random.RandomState(CASES.index(case) + 100)
     model, shape = _model(case, rs)
-    _randomize(model, rs)
-    rep = (rs.normal(0, rs.uniform(0.3, 3.0), (32, *shape)) + rs.uniform(-1, 1)).astype(np.float32)
-    info = _check(_convert(model, rep), rs, shape)
+    randomize(model, rs)
+    info = _check(_convert(model, representative(rs, shape)), rs, shape)
     assert KERNEL[case] in [s["kernel"] for s in info["steps"]]
 
 
@@ -121,7 +103,7 @@ def test_conv_dense_softmax_both_weight_quantizations(weights):
     x = L.Conv2D(5, 3, activation="relu")(inp)
     x = L.Dense(7, activation="relu6")(L.Flatten()(x))
     model = keras.Model(inp, L.Softmax()(L.Dense(4)(x)))
-    _randomize(model, rs)
+    randomize(model, rs)
     b = _convert(model, rs.normal(0, 1, (32, 7, 6, 3)).astype(np.float32), weights)
     from esptiny.aot.lower import Lowering
     low = Lowering(b)
@@ -139,7 +121,7 @@ def test_clustered_weights_are_packed_and_bit_exact():
     x = L.MaxPooling2D(2)(x)
     x = L.Conv2D(16, 3, padding="valid")(x)
     model = keras.Model(inp, L.Dense(24)(L.Flatten()(x)))
-    _randomize(model, rs, clusters=16)
+    randomize(model, rs, clusters=16)
     b = _convert(model, rs.normal(0, 1, (32, 12, 12, 8)).astype(np.float32))
     info = _check(b, rs, (12, 12, 8))
     assert info["packed_layers"] == 3
@@ -147,33 +129,11 @@ def test_clustered_weights_are_packed_and_bit_exact():
 
 
 def _quantize_model(n: int, s_in: float, z_in: int, s_out: float, z_out: int) -> bytes:
-    """A one-op model, QUANTIZE int8 -> int8 (requantize), built with the schema's object
-    API: the converter rarely emits it, TFLite-Micro runs it."""
-    import flatbuffers
-    from esptiny.model.reader import schema
-    S = schema()
-
-    def tensor(name, buf, scale, zp):
-        t = S.TensorT()
-        t.name, t.shape, t.type, t.buffer = name, [1, n], S.TensorType.INT8, buf
-        t.quantization = S.QuantizationParametersT()
-        t.quantization.scale, t.quantization.zeroPoint = [scale], [zp]
-        return t
-
-    code = S.OperatorCodeT()
-    code.builtinCode = code.deprecatedBuiltinCode = S.BuiltinOperator.QUANTIZE
-    code.version = 2
-    op = S.OperatorT()
-    op.opcodeIndex, op.inputs, op.outputs = 0, [0], [1]
-    sg = S.SubGraphT()
-    sg.tensors = [tensor(b"in", 1, s_in, z_in), tensor(b"out", 2, s_out, z_out)]
-    sg.inputs, sg.outputs, sg.operators = [0], [1], [op]
-    m = S.ModelT()
-    m.version, m.operatorCodes, m.subgraphs = 3, [code], [sg]
-    m.buffers = [S.BufferT() for _ in range(3)]
-    b = flatbuffers.Builder(0)
-    b.Finish(m.Pack(b), file_identifier=b"TFL3")
-    return bytes(b.Output())
+    """A one-op model, QUANTIZE int8 -> int8 (requantize): the converter rarely emits it,
+    TFLite-Micro runs it."""
+    return one_op_model("QUANTIZE", [{"name": "in", "shape": [1, n], "scale": s_in, "zero_point": z_in},
+                                     {"name": "out", "shape": [1, n], "scale": s_out, "zero_point": z_out}],
+                        [0], [1], version=2)
 
 
 def test_quantize_requantizes_like_tflite_micro():

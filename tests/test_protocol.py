@@ -80,7 +80,41 @@ def test_info_round_trip():
     assert back.output.zero_point == -15 and back.output.nbytes == 10
     assert (back.model_crc32, back.arena_used_bytes, back.rx_buffer_bytes, back.chip) == \
         (0xDEADBEEF, 19776, 4096, "virtual-esp32s3")
-    assert back.pack() == packed
+    assert back.pack() == packed and back.detail == ""
+
+
+def _vector_payload(name: str) -> bytes:
+    line = next(l for l in (DOCS / "protocol-vectors.txt").read_text().splitlines()
+                if l.startswith(f"frame {name} "))
+    return _hex(line.split()[4])
+
+
+def test_info_vector_with_detail():
+    """INFO of a board whose engine is not ready, detail last (docs/protocol.md)."""
+    payload = _vector_payload("info_rsp_detail")
+    info = P.Info.unpack(payload)
+    assert (info.status, info.engine, info.model_crc32, info.model_bytes) == (3, 0, 0xDEADBEEF, 106232)
+    assert (info.arena_bytes, info.arena_used_bytes, info.cpu_mhz) == (20192, 0, 240)
+    assert (info.max_payload, info.rx_buffer_bytes) == (4096, 8214)
+    assert (info.input.shape, info.input.zero_point) == ((1, 28, 28, 1), -128)
+    assert (info.output.shape, info.output.scale, info.output.zero_point) == ((1, 10), 0.125, 5)
+    assert (info.chip, info.firmware_version) == ("esp32", "esptiny-fw 0.1.0")
+    assert P.STATUS_NAMES[info.status] == "op not registered"
+    assert info.detail == "RESHAPE (op 3) not registered"
+    assert info.pack() == payload
+    # without the detail it is the INFO every earlier firmware sends
+    old = payload[:-(1 + len(info.detail))]
+    assert P.Info.unpack(old).detail == "" and P.Info.unpack(old).pack() == old
+
+
+def test_info_detail_is_checked_and_one_line():
+    old = _vector_payload("info_rsp_detail")[:-30]
+    assert P.Info.unpack(old + b"\x03a\nb" + b"later fields").detail == "a?b"
+    for bad in (b"\x00", b"\x05abc", bytes([P.INFO_STR_MAX + 1]) + b"x" * (P.INFO_STR_MAX + 1)):
+        with pytest.raises(ValueError, match="detail"):
+            P.Info.unpack(old + bad)
+    long = P.Info.unpack(old + bytes([P.INFO_STR_MAX]) + b"x" * P.INFO_STR_MAX)
+    assert len(long.detail) == P.INFO_STR_MAX and len(long.pack()) == len(old) + 1 + P.INFO_STR_MAX
 
 
 def test_info_rejects_truncated_payload():

@@ -13,10 +13,13 @@
 extern "C" {
 #endif
 
-/* From protocol_spec.h: engines, statuses, and the TFLite TensorType codes INFO carries. */
+/* From protocol_spec.h: the limits, engines, statuses, and the TFLite TensorType codes
+ * INFO carries. */
+#define ESPT_SPEC_ENUM_LIMIT_(name, value) ESPT_##name = value,
 #define ESPT_SPEC_ENUM_ENGINE_(name, value, text) ESPT_ENGINE_##name = value,
 #define ESPT_SPEC_ENUM_STATUS_(name, value, text) ESPT_STATUS_##name = value,
 #define ESPT_SPEC_ENUM_DTYPE_(name, value, text) ESPT_DTYPE_##name = value,
+enum { ESPT_SPEC_LIMITS(ESPT_SPEC_ENUM_LIMIT_) };
 enum { ESPT_SPEC_ENGINES(ESPT_SPEC_ENUM_ENGINE_) };
 enum { ESPT_SPEC_STATUSES(ESPT_SPEC_ENUM_STATUS_) };
 enum { ESPT_SPEC_DTYPES(ESPT_SPEC_ENUM_DTYPE_) };
@@ -39,6 +42,9 @@ typedef struct {
     uint32_t arena_used_bytes; /* 0 unless status is READY */
     espt_tensor_info_t input;
     espt_tensor_info_t output;
+    /* Why the engine is not ready, in a line of ASCII (INFO's detail): NUL-terminated,
+     * "" when it has nothing to add. INFO sends at most ESPT_INFO_STR_MAX bytes of it. */
+    char detail[ESPT_INFO_STR_MAX + 1];
 } espt_model_info_t;
 
 /* Prepare the model once (allocate tensors, plan the arena). Fills *info even when it

@@ -213,6 +213,20 @@ static size_t pack_str(uint8_t *out, const char *s)
     return 1 + n;
 }
 
+/* The engine's detail, only when it has one (old hosts ignore trailing bytes). Read
+ * within the array: the engine's string need not be terminated. */
+static size_t pack_detail(uint8_t *out, const char *detail)
+{
+    size_t n = 0;
+    while (n < ESPT_INFO_STR_MAX && detail[n] != '\0')
+        n++;
+    if (n == 0)
+        return 0;
+    out[0] = (uint8_t)n;
+    memcpy(out + 1, detail, n);
+    return 1 + n;
+}
+
 size_t espt_pack_info(uint8_t *out, size_t cap, const espt_info_fields_t *f)
 {
     const espt_model_info_t *m = f->model;
@@ -235,6 +249,7 @@ size_t espt_pack_info(uint8_t *out, size_t cap, const espt_info_fields_t *f)
     n = ESPT_INFO_FIXED_BYTES;
     n += pack_str(out + n, f->chip);
     n += pack_str(out + n, f->firmware_version);
+    n += pack_detail(out + n, m->detail);
     return n;
 }
 

@@ -14,10 +14,10 @@
 extern "C" {
 #endif
 
-/* Every constant comes from protocol_spec.h (the host reads the same file). */
+/* Every constant comes from protocol_spec.h (the host reads the same file); engine.h
+ * makes the limits' enum. */
 #define ESPT_SPEC_ENUM_(name, value) ESPT_##name = value,
 #define ESPT_SPEC_ENUM_ERR_(name, value, text) ESPT_ERR_##name = value,
-enum { ESPT_SPEC_LIMITS(ESPT_SPEC_ENUM_) };
 enum { ESPT_SPEC_FRAME_TYPES(ESPT_SPEC_ENUM_) };
 enum { ESPT_SPEC_ERRORS(ESPT_SPEC_ENUM_ERR_) };
 
@@ -33,7 +33,8 @@ enum { ESPT_SPEC_ERRORS(ESPT_SPEC_ENUM_ERR_) };
 #define ESPT_FRAME_OVERHEAD (ESPT_HEADER_BYTES + ESPT_CRC_BYTES)
 #define ESPT_MAX_FRAME (ESPT_MAX_PAYLOAD + ESPT_FRAME_OVERHEAD)
 #define ESPT_ERROR_MAX_BYTES (2 + ESPT_ERROR_TEXT_MAX) /* u8 code, u8 0, text */
-#define ESPT_INFO_MAX_BYTES (ESPT_INFO_FIXED_BYTES + 2 * (1 + ESPT_INFO_STR_MAX))
+/* The fixed part, then chip, firmware version and detail: u8 length, bytes each. */
+#define ESPT_INFO_MAX_BYTES (ESPT_INFO_FIXED_BYTES + 3 * (1 + ESPT_INFO_STR_MAX))
 
 /* Every reply must fit a payload, and len is a u16. Negative array size = compile error. */
 typedef char espt_max_payload_fits_info[(ESPT_MAX_PAYLOAD >= ESPT_INFO_MAX_BYTES) ? 1 : -1];
@@ -108,7 +109,8 @@ typedef struct {
     const char *firmware_version; /* NUL-terminated; cut to ESPT_INFO_STR_MAX */
 } espt_info_fields_t;
 
-/* INFO_RSP payload. Returns its size (at most ESPT_INFO_MAX_BYTES), 0 if cap is short. */
+/* INFO_RSP payload, the engine's detail (f->model->detail) last when it is not empty.
+ * Returns its size (at most ESPT_INFO_MAX_BYTES), 0 if cap is short. */
 size_t espt_pack_info(uint8_t *out, size_t cap, const espt_info_fields_t *f);
 
 /* INFER_RSP head: u64 cycles, u32 microseconds; the output bytes follow. */

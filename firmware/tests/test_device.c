@@ -152,6 +152,35 @@ static void test_info_content(void)
     CHECK_MEM(p + 66 + strlen(FAKE_CHIP), version, vlen);
 }
 
+/* An engine that is not ready says why: INFO ends with its detail, READY keeps its
+ * six bytes. */
+static void test_info_detail(void)
+{
+    static const char why[] = "RESHAPE (op 3) not registered";
+    size_t at = 64 + 1 + strlen(FAKE_CHIP) + 1 + strlen(ESPT_FIRMWARE_VERSION);
+    const reply_t *r;
+    test_engine_defaults(&engine);
+    engine.init_status = ESPT_STATUS_OP_NOT_REGISTERED;
+    strcpy(engine.detail, why);
+    fake_board_reset();
+    test_engine_configure(&engine);
+    CHECK_EQ(espt_device_init(), 0);
+    if (!CHECK_EQ(replies_sent(), 1) || !CHECK_EQ(replies[0].len, ESPT_READY_BYTES))
+        return;
+    fake_board_take_output();
+    send_frame(ESPT_INFO_REQ, 3, NULL, 0);
+    serve_all();
+    if (!CHECK_EQ(replies_sent(), 1))
+        return;
+    r = &replies[0];
+    CHECK_EQ(r->type, ESPT_INFO_RSP);
+    CHECK_EQ(r->payload[1], ESPT_STATUS_OP_NOT_REGISTERED);
+    if (CHECK_EQ(r->len, at + 1 + strlen(why))) {
+        CHECK_EQ(r->payload[at], strlen(why));
+        CHECK_MEM(r->payload + at + 1, why, strlen(why));
+    }
+}
+
 /* ---- INFER ---------------------------------------------------------------------- */
 
 static void tick_on_invoke(void)
@@ -579,6 +608,7 @@ void test_device(void)
     RUN(test_ready_at_start);
     RUN(test_board_init_failure);
     RUN(test_info_content);
+    RUN(test_info_detail);
     RUN(test_infer_reply_bytes);
     RUN(test_infer_bad_length);
     RUN(test_not_ready);

@@ -73,6 +73,7 @@ int espt_engine_init(espt_model_info_t *info)
     info->arena_used_bytes = cfg.init_status == ESPT_STATUS_READY ? TEST_ENGINE_ARENA_USED : 0u;
     info->input = cfg.input;
     info->output = cfg.output;
+    memcpy(info->detail, cfg.detail, sizeof info->detail);
     return info->status;
 }
 

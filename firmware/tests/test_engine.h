@@ -19,6 +19,7 @@ typedef struct {
     espt_tensor_info_t input;    /* default int8 [1,4,4,1], 16 bytes */
     espt_tensor_info_t output;   /* default int8 [1,10], 10 bytes */
     void (*on_invoke)(void);     /* e.g. advance a fake clock */
+    char detail[ESPT_INFO_STR_MAX + 1]; /* copied whole into info->detail (may be unterminated) */
 } test_engine_config_t;
 
 void test_engine_defaults(test_engine_config_t *c);

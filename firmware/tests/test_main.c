@@ -1,4 +1,4 @@
-/* C unit tests of the firmware core. Usage: test_unit PATH/TO/protocol-vectors.txt
+/* C unit tests of the firmware core and the TFLite-Micro engine's status decision. Usage: test_unit PATH/TO/protocol-vectors.txt
  * Last line of output: "N passed, N failed" (test cases). */
 #include <stdio.h>
 
@@ -13,5 +13,6 @@ int main(int argc, char **argv)
     }
     test_protocol(argv[1]);
     test_device();
+    test_tflm_status();
     return check_summary();
 }

@@ -95,6 +95,83 @@ static void test_ready_payload_matches_vector(void)
     CHECK_MEM(p, want, sizeof want);
 }
 
+static const frame_vector_t *frame_vector(const char *name)
+{
+    size_t i;
+    for (i = 0; i < vec.n_frames; i++)
+        if (strcmp(vec.frames[i].name, name) == 0)
+            return &vec.frames[i];
+    check_true(0, "the vector is in protocol-vectors.txt", __FILE__, __LINE__);
+    return NULL;
+}
+
+/* The fields of the vector info_rsp_detail. */
+static void info_rsp_detail_fields(espt_model_info_t *m, espt_info_fields_t *f)
+{
+    static const uint16_t in_dims[4] = {1, 28, 28, 1}, out_dims[4] = {1, 10, 1, 1};
+    memset(m, 0, sizeof *m);
+    memset(f, 0, sizeof *f);
+    m->status = ESPT_STATUS_OP_NOT_REGISTERED;
+    m->engine = ESPT_ENGINE_TFLM;
+    m->model_crc32 = 0xDEADBEEFu;
+    m->model_bytes = 106232u;
+    m->arena_bytes = 20192u;
+    m->arena_used_bytes = 20000u; /* not ready: INFO says 0 */
+    m->input.dtype = m->output.dtype = ESPT_DTYPE_INT8;
+    m->input.rank = 4;
+    memcpy(m->input.dims, in_dims, sizeof in_dims);
+    m->input.scale = 1.0f / 255.0f;
+    m->input.zero_point = -128;
+    m->output.rank = 2;
+    memcpy(m->output.dims, out_dims, sizeof out_dims);
+    m->output.scale = 0.125f;
+    m->output.zero_point = 5;
+    strcpy(m->detail, "RESHAPE (op 3) not registered");
+    f->model = m;
+    f->cpu_mhz = 240;
+    f->max_payload = 4096;
+    f->rx_buffer_bytes = 8214;
+    f->chip = "esp32";
+    f->firmware_version = "esptiny-fw 0.1.0";
+}
+
+static void test_info_payload_matches_vector(void)
+{
+    const frame_vector_t *v = frame_vector("info_rsp_detail");
+    espt_model_info_t m;
+    espt_info_fields_t f;
+    uint8_t out[ESPT_INFO_MAX_BYTES];
+    if (v == NULL)
+        return;
+    info_rsp_detail_fields(&m, &f);
+    CHECK_EQ(espt_pack_info(out, sizeof out, &f), v->payload_len);
+    CHECK_MEM(out, v->payload, v->payload_len);
+    CHECK_EQ(espt_pack_info(out, sizeof out - 1, &f), 0); /* cap below the largest INFO */
+}
+
+/* The detail is optional and bounded: absent when empty, at most ESPT_INFO_STR_MAX
+ * bytes even when the engine left it unterminated. */
+static void test_info_detail_bounds(void)
+{
+    espt_model_info_t m;
+    espt_info_fields_t f;
+    uint8_t out[ESPT_INFO_MAX_BYTES];
+    size_t base = ESPT_INFO_FIXED_BYTES + 1 + 5 + 1 + 16; /* chip esp32, esptiny-fw 0.1.0 */
+    info_rsp_detail_fields(&m, &f);
+    m.detail[0] = '\0';
+    CHECK_EQ(espt_pack_info(out, sizeof out, &f), base);
+    memset(m.detail, 'x', sizeof m.detail); /* no terminator */
+    if (CHECK_EQ(espt_pack_info(out, sizeof out, &f), base + 1 + ESPT_INFO_STR_MAX)) {
+        CHECK_EQ(out[base], ESPT_INFO_STR_MAX);
+        CHECK_MEM(out + base + 1, m.detail, ESPT_INFO_STR_MAX);
+    }
+    /* the largest INFO: every string at its limit */
+    memset(big, 'c', 100);
+    big[100] = 0;
+    f.chip = f.firmware_version = (const char *)big;
+    CHECK_EQ(espt_pack_info(out, sizeof out, &f), ESPT_INFO_MAX_BYTES);
+}
+
 static void test_error_payload(void)
 {
     uint8_t p[2 + ESPT_ERROR_TEXT_MAX];
@@ -186,6 +263,8 @@ void test_protocol(const char *vectors_path)
     RUN(test_crc32);
     test_vectors(vectors_path);
     RUN(test_ready_payload_matches_vector);
+    RUN(test_info_payload_matches_vector);
+    RUN(test_info_detail_bounds);
     RUN(test_error_payload);
     RUN(test_encode_bounds);
     RUN(test_parser_bounded_buffer);

@@ -4,5 +4,6 @@
 
 void test_protocol(const char *vectors_path);
 void test_device(void);
+void test_tflm_status(void);
 
 #endif

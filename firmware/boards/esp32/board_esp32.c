@@ -64,9 +64,19 @@
 #ifndef ESPT_USB_TX_TIMEOUT_MS
 #define ESPT_USB_TX_TIMEOUT_MS 500
 #endif
+/* USB-Serial-JTAG's TX buffer is an ESP-IDF byte ring buffer, which refuses an item
+ * larger than itself (esp_ringbuf ringbuf.c: xMaxItemSize = xSize, xRingbufferSend
+ * returns pdFALSE at once) and usb_serial_jtag_write_bytes then returns 0: a reply is
+ * written in pieces. Half the buffer, so the next piece goes in while the interrupt
+ * drains the last. */
+#ifndef ESPT_USB_TX_BUFFER_BYTES
+#define ESPT_USB_TX_BUFFER_BYTES 1024
+#endif
+#define ESPT_USB_TX_PIECE_BYTES (ESPT_USB_TX_BUFFER_BYTES / 2)
 
 typedef char espt_rx_holds_two_requests[(ESPT_RX_BUFFER_BYTES >= 2 * ESPT_MAX_FRAME) ? 1 : -1];
 typedef char espt_rx_fits_info_u16[(ESPT_RX_BUFFER_BYTES <= 0xFFFF) ? 1 : -1];
+typedef char espt_usb_tx_piece_fits[(ESPT_USB_TX_PIECE_BYTES >= 1) ? 1 : -1];
 
 #if defined(configNUMBER_OF_CORES)
 #define ESPT_CORES configNUMBER_OF_CORES
@@ -107,7 +117,7 @@ static void watchdog_setup(void)
 static int link_start(void)
 {
     usb_serial_jtag_driver_config_t cfg = {
-        .tx_buffer_size = 1024,
+        .tx_buffer_size = ESPT_USB_TX_BUFFER_BYTES,
         .rx_buffer_size = ESPT_RX_BUFFER_BYTES,
     };
     return usb_serial_jtag_driver_install(&cfg) == ESP_OK ? 0 : -1;
@@ -128,7 +138,9 @@ int espt_board_write(const uint8_t *buf, size_t n)
     size_t off = 0;
     int64_t give_up = esp_timer_get_time() + (int64_t)ESPT_USB_TX_TIMEOUT_MS * 1000;
     while (off < n) {
-        int w = usb_serial_jtag_write_bytes(buf + off, n - off, ticks(20));
+        size_t piece = n - off < ESPT_USB_TX_PIECE_BYTES ? n - off : ESPT_USB_TX_PIECE_BYTES;
+        /* All of the piece or nothing: the driver returns its size or 0 (time-out). */
+        int w = usb_serial_jtag_write_bytes(buf + off, piece, ticks(20));
         if (w > 0)
             off += (size_t)w;
         else if (esp_timer_get_time() > give_up)

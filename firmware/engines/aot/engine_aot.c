@@ -1,16 +1,22 @@
 /* The engine interface (firmware/core/engine.h) over a model compiled to C by
  * `esptiny export --engine aot` (model_aot.c / model_aot.h). Nothing to allocate and
- * nothing to parse: init only reports what the compiler planned. */
+ * nothing to parse: init only reports what the compiler planned. Input and output are int8,
+ * or float32 for a float-I/O model (quantized and dequantized inside model_aot.c). */
 #include <string.h>
 
 #include "engine.h"
 #include "model_aot.h"
 
-static void fill_tensor(espt_tensor_info_t *t, const uint16_t *dims, int rank, float scale,
-                        int32_t zero_point, uint32_t bytes)
+/* The generated model's I/O types are engine.h's codes for int8 or float32. */
+typedef char espt_aot_io_dtypes_checked[
+    ((ESPT_AOT_INPUT_DTYPE == ESPT_DTYPE_INT8 || ESPT_AOT_INPUT_DTYPE == ESPT_DTYPE_FLOAT32) &&
+     (ESPT_AOT_OUTPUT_DTYPE == ESPT_DTYPE_INT8 || ESPT_AOT_OUTPUT_DTYPE == ESPT_DTYPE_FLOAT32)) ? 1 : -1];
+
+static void fill_tensor(espt_tensor_info_t *t, uint8_t dtype, const uint16_t *dims, int rank,
+                        float scale, int32_t zero_point, uint32_t bytes)
 {
     int i;
-    t->dtype = ESPT_DTYPE_INT8;
+    t->dtype = dtype;
     t->rank = (uint8_t)rank;
     for (i = 0; i < 4; ++i) {
         t->dims[i] = i < rank ? dims[i] : 1;
@@ -31,9 +37,9 @@ int espt_engine_init(espt_model_info_t *info)
     info->model_bytes = ESPT_AOT_MODEL_BYTES;
     info->arena_bytes = ESPT_AOT_ARENA_BYTES;
     info->arena_used_bytes = ESPT_AOT_ARENA_BYTES;
-    fill_tensor(&info->input, in_dims, ESPT_AOT_INPUT_RANK, ESPT_AOT_INPUT_SCALE,
+    fill_tensor(&info->input, ESPT_AOT_INPUT_DTYPE, in_dims, ESPT_AOT_INPUT_RANK, ESPT_AOT_INPUT_SCALE,
                 ESPT_AOT_INPUT_ZERO_POINT, ESPT_AOT_INPUT_BYTES);
-    fill_tensor(&info->output, out_dims, ESPT_AOT_OUTPUT_RANK, ESPT_AOT_OUTPUT_SCALE,
+    fill_tensor(&info->output, ESPT_AOT_OUTPUT_DTYPE, out_dims, ESPT_AOT_OUTPUT_RANK, ESPT_AOT_OUTPUT_SCALE,
                 ESPT_AOT_OUTPUT_ZERO_POINT, ESPT_AOT_OUTPUT_BYTES);
     return info->status;
 }

@@ -1,11 +1,13 @@
-/* Add (int8, with TFLite's input rescaling at left_shift 20) and requantize (QUANTIZE
- * int8 -> int8), bit-exact with tflite::reference_integer_ops::Add / BroadcastAdd6DSlow
- * and tflite::reference_ops::Requantize. */
+/* Binary int8 ops with broadcasting, bit-exact with TFLite-Micro's reference kernels:
+ * ADD (tflite::reference_integer_ops::Add / BroadcastAdd6DSlow: both inputs rescaled to a
+ * common scale at left_shift 20) and MUL (reference_integer_ops::Mul / BroadcastMul6DSlow).
+ * Each output depends on one element of each input, so the visiting order is free. */
 #include "espt_aot.h"
 #include "espt_aot_math.h"
 
-static int8_t add_one(const espt_aot_add_t *p, int8_t x, int8_t y)
+static int8_t add_one(const void *params, int8_t x, int8_t y)
 {
+    const espt_aot_add_t *p = (const espt_aot_add_t *)params;
     const int32_t a = espt_shl(p->input1_offset + x, p->left_shift);
     const int32_t b = espt_shl(p->input2_offset + y, p->left_shift);
     const int32_t sa = espt_rdbp(espt_srdhm(a, p->input1_multiplier), -p->input1_shift);
@@ -15,38 +17,46 @@ static int8_t add_one(const espt_aot_add_t *p, int8_t x, int8_t y)
     return (int8_t)espt_clamp(raw, p->act_min, p->act_max);
 }
 
-void espt_aot_add_s8(const espt_aot_add_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+static int8_t mul_one(const void *params, int8_t x, int8_t y)
 {
-    uint32_t i;
-    if (!p->strides1) {
-        for (i = 0; i < p->size; ++i) {
-            out[i] = add_one(p, in1[i], in2[i]);
+    const espt_aot_mul_t *p = (const espt_aot_mul_t *)params;
+    const int32_t product = (p->input1_offset + x) * (p->input2_offset + y);
+    const int32_t raw = p->output_offset + espt_mbqm(product, p->output_multiplier, p->output_shift);
+    return (int8_t)espt_clamp(raw, p->act_min, p->act_max);
+}
+
+typedef int8_t (*binary_fn)(const void *params, int8_t x, int8_t y);
+
+static void broadcast(const espt_aot_broadcast_t *b, uint32_t size, binary_fn f, const void *params,
+                      const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+    uint32_t d0, d1, d2, d3;
+    const uint32_t *s1 = b->strides1, *s2 = b->strides2;
+    if (!s1) {
+        for (d0 = 0; d0 < size; ++d0) {
+            out[d0] = f(params, in1[d0], in2[d0]);
         }
         return;
     }
-    {
-        uint32_t d0, d1, d2, d3;
-        const uint32_t *s1 = p->strides1, *s2 = p->strides2;
-        for (d0 = 0; d0 < p->dims[0]; ++d0) {
-            for (d1 = 0; d1 < p->dims[1]; ++d1) {
-                for (d2 = 0; d2 < p->dims[2]; ++d2) {
-                    const int8_t *a = in1 + d0 * s1[0] + d1 * s1[1] + d2 * s1[2];
-                    const int8_t *b = in2 + d0 * s2[0] + d1 * s2[1] + d2 * s2[2];
-                    for (d3 = 0; d3 < p->dims[3]; ++d3) {
-                        *out++ = add_one(p, a[d3 * s1[3]], b[d3 * s2[3]]);
-                    }
+    for (d0 = 0; d0 < b->dims[0]; ++d0) {
+        for (d1 = 0; d1 < b->dims[1]; ++d1) {
+            for (d2 = 0; d2 < b->dims[2]; ++d2) {
+                const int8_t *x = in1 + d0 * s1[0] + d1 * s1[1] + d2 * s1[2];
+                const int8_t *y = in2 + d0 * s2[0] + d1 * s2[1] + d2 * s2[2];
+                for (d3 = 0; d3 < b->dims[3]; ++d3) {
+                    *out++ = f(params, x[d3 * s1[3]], y[d3 * s2[3]]);
                 }
             }
         }
     }
 }
 
-void espt_aot_requantize_s8(const espt_aot_requantize_t *p, const int8_t *in, int8_t *out)
+void espt_aot_add_s8(const espt_aot_add_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
 {
-    uint32_t i;
-    for (i = 0; i < p->size; ++i) {
-        const int32_t v = espt_mbqm(in[i] - p->input_zero_point, p->multiplier, p->shift) +
-                          p->output_zero_point;
-        out[i] = (int8_t)espt_clamp(v, -128, 127);
-    }
+    broadcast(&p->bcast, p->size, add_one, p, in1, in2, out);
+}
+
+void espt_aot_mul_s8(const espt_aot_mul_t *p, const int8_t *in1, const int8_t *in2, int8_t *out)
+{
+    broadcast(&p->bcast, p->size, mul_one, p, in1, in2, out);
 }

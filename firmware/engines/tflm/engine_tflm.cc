@@ -9,20 +9,30 @@
 //   model_config.h  shapes, quantization, labels, arena size (with its reasoning)
 //   op_resolver.h   a MicroMutableOpResolver with exactly the model's builtin ops
 //
-// Nothing here aborts or reboots: every failure becomes a status the host reads over
-// INFO (ARENA_TOO_SMALL with the arena bytes the firmware had, or MODEL_INVALID).
+// Nothing here aborts or reboots: every failure becomes a status and a one-line detail
+// the host reads over INFO. What set-up observed goes into one record (tflm_status.h),
+// which decides: arena too small (arena_watch.h saw a request refused, wherever it was),
+// op not registered (checked against the resolver before TFLite-Micro runs), op prepare
+// failed (op_watch.h saw a kernel's Prepare fail with the arena intact), model invalid.
 #include <cstddef>
 #include <cstdint>
 #include <cstring>
 #include <new>
 
+#include "arena_watch.h"
 #include "engine.h"
 #include "model_config.h"
 #include "model_data.h"
 #include "op_resolver.h"
+#include "op_watch.h"
+#include "tflm_status.h"
 
+#include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
+#include "tensorflow/lite/micro/micro_allocator.h"
 #include "tensorflow/lite/micro/micro_interpreter.h"
+#include "tensorflow/lite/micro/micro_op_resolver.h"
 #include "tensorflow/lite/schema/schema_generated.h"
+#include "tensorflow/lite/schema/schema_utils.h"
 
 #if defined(ESP_PLATFORM)
 #include "esp_heap_caps.h"
@@ -34,7 +44,10 @@ namespace {
 
 constexpr size_t kArenaAlign = 16;  // TFLite-Micro plans tensors on 16-byte boundaries
 
+espt_tflm_setup_t setup;  // what set-up observed; decides status and detail
 espt::OpResolver resolver;
+espt::OpWatch<espt::kOpCount> watched_ops(resolver, &setup);
+alignas(espt::ArenaWatch) unsigned char arena_watch_storage[sizeof(espt::ArenaWatch)];
 alignas(tflite::MicroInterpreter) unsigned char interpreter_storage[sizeof(tflite::MicroInterpreter)];
 tflite::MicroInterpreter* interpreter = nullptr;
 TfLiteTensor* input = nullptr;
@@ -100,12 +113,73 @@ void describe_from_config(espt_model_info_t* info) {
   info->output.bytes = ESPT_OUTPUT_BYTES;
 }
 
-int finish(espt_model_info_t* info, uint8_t status) {
-  info->status = status;
-  if (status != ESPT_STATUS_READY) info->arena_used_bytes = 0;
+// Every operator's opcode must be in the model and its op in the resolver. Counts the
+// operators (all subgraphs, TFLite-Micro's order) for op_watch.h. False: setup says why.
+bool check_ops(const tflite::Model* model) {
+  const auto* subgraphs = model->subgraphs();
+  const auto* opcodes = model->operator_codes();
+  int32_t index = 0;
+  if (subgraphs == nullptr || subgraphs->size() == 0) {
+    setup.stop = ESPT_TFLM_STOP_GRAPH;
+    return false;
+  }
+  for (const tflite::SubGraph* subgraph : *subgraphs) {
+    if (subgraph == nullptr || subgraph->operators() == nullptr) continue;
+    for (const tflite::Operator* op : *subgraph->operators()) {
+      setup.op.index = index++;
+      if (opcodes == nullptr || op->opcode_index() >= opcodes->size()) {
+        setup.stop = ESPT_TFLM_STOP_OPCODE;
+        return false;
+      }
+      const tflite::OperatorCode* opcode = opcodes->Get(op->opcode_index());
+      const tflite::BuiltinOperator code = tflite::GetBuiltinCode(opcode);
+      const TFLMRegistration* registration = nullptr;
+      if (code > tflite::BuiltinOperator_MAX) {
+        setup.stop = ESPT_TFLM_STOP_OPCODE;
+        return false;
+      }
+      if (tflite::GetRegistrationFromOpCode(opcode, resolver, &registration) != kTfLiteOk) {
+        setup.stop = ESPT_TFLM_STOP_OP_MISSING;
+        if (code != tflite::BuiltinOperator_CUSTOM)
+          setup.op.name = tflite::EnumNameBuiltinOperator(code);
+        else if (opcode->custom_code() != nullptr)
+          setup.op.name = opcode->custom_code()->c_str();
+        return false;
+      }
+    }
+  }
+  setup.op.index = -1;
+  setup.ops_total = static_cast<uint32_t>(index);
+  return true;
+}
+
+// MicroInterpreter(model, resolver, arena, bytes) builds its allocator with
+// MicroAllocator::Create, which places the buffer allocator, the greedy memory planner
+// and itself in the arena without checking that they fit (placement new on the null a
+// refused request returns: SIGSEGV natively, a panic on the ESP32), and its
+// StartModelAllocation does the same with one more object. TFLite-Micro publishes what
+// those take, MicroAllocator::GetDefaultTailUsage; it counts the buffer allocator,
+// which lives outside the arena here, so the check errs on the safe side. Then the same
+// chain as Create's, with the watched allocator. nullptr: the arena is too small.
+tflite::MicroAllocator* create_allocator(uint8_t* arena, size_t bytes) {
+  const size_t fixed = tflite::MicroAllocator::GetDefaultTailUsage(/*is_memory_planner_given=*/false);
+  auto* watch = new (arena_watch_storage) espt::ArenaWatch(arena, bytes, &setup);
+  if (bytes < fixed) {
+    espt_tflm_arena_refused(&setup, static_cast<uint32_t>(fixed - bytes));
+    return nullptr;
+  }
+  uint8_t* planner = watch->AllocatePersistentBuffer(sizeof(tflite::GreedyMemoryPlanner),
+                                                     alignof(tflite::GreedyMemoryPlanner));
+  if (planner == nullptr) return nullptr;  // the watch has recorded it
+  return tflite::MicroAllocator::Create(watch, new (planner) tflite::GreedyMemoryPlanner());
+}
+
+int finish(espt_model_info_t* info) {
+  info->status = espt_tflm_status(&setup, info->detail, sizeof info->detail);
+  if (info->status != ESPT_STATUS_READY) info->arena_used_bytes = 0;
   cached = *info;
   initialised = true;
-  return status;
+  return info->status;
 }
 
 }  // namespace
@@ -121,39 +195,61 @@ extern "C" int espt_engine_init(espt_model_info_t* info) {
   info->model_bytes = g_espt_model_data_len;
   describe_from_config(info);
 
-  const tflite::Model* model = tflite::GetModel(g_espt_model_data);
-  if (model == nullptr || model->version() != TFLITE_SCHEMA_VERSION)
-    return finish(info, ESPT_STATUS_MODEL_INVALID);
-  if (espt::RegisterOps(resolver) != nullptr)  // a registration that failed: never ignored
-    return finish(info, ESPT_STATUS_MODEL_INVALID);
+  espt_tflm_setup_init(&setup);
 
+  const tflite::Model* model = tflite::GetModel(g_espt_model_data);
+  if (model->version() != TFLITE_SCHEMA_VERSION) {
+    setup.stop = ESPT_TFLM_STOP_SCHEMA;
+    setup.number = model->version();
+    setup.number2 = TFLITE_SCHEMA_VERSION;
+    return finish(info);
+  }
+  if (const char* refused = espt::RegisterOps(resolver)) {  // never ignored
+    setup.stop = ESPT_TFLM_STOP_REGISTER;
+    setup.op.name = refused;
+    return finish(info);
+  }
   uint8_t* arena = allocate_arena(ESPT_ARENA_BYTES);
   if (arena == nullptr) {
     info->arena_bytes = 0;  // the bytes it had: none
-    return finish(info, ESPT_STATUS_ARENA_TOO_SMALL);
+    setup.stop = ESPT_TFLM_STOP_HEAP;
+    setup.number = ESPT_ARENA_BYTES;
+    return finish(info);
   }
   info->arena_bytes = ESPT_ARENA_BYTES;
+  if (!check_ops(model)) return finish(info);
 
-  interpreter = new (interpreter_storage)
-      tflite::MicroInterpreter(model, resolver, arena, ESPT_ARENA_BYTES);
-  if (interpreter->initialization_status() != kTfLiteOk)
-    return finish(info, ESPT_STATUS_MODEL_INVALID);
+  tflite::MicroAllocator* allocator = create_allocator(arena, ESPT_ARENA_BYTES);
+  if (allocator == nullptr) {
+    setup.stop = ESPT_TFLM_STOP_ALLOCATE;
+    return finish(info);
+  }
+  // (initialization_status() says nothing: the constructor always leaves it OK.)
+  interpreter = new (interpreter_storage) tflite::MicroInterpreter(model, watched_ops, allocator);
   // ESP-NN's kernels ask for scratch buffers the host's reference kernels do not: this
-  // is where a tight arena fails. Report it; do not abort.
-  if (interpreter->AllocateTensors() != kTfLiteOk)
-    return finish(info, ESPT_STATUS_ARENA_TOO_SMALL);
-  if (interpreter->inputs_size() != 1 || interpreter->outputs_size() != 1)
-    return finish(info, ESPT_STATUS_MODEL_INVALID);
+  // is where a tight arena fails.
+  setup.phase = ESPT_TFLM_PHASE_MODEL;
+  if (interpreter->AllocateTensors() != kTfLiteOk) {
+    setup.stop = ESPT_TFLM_STOP_ALLOCATE;
+    return finish(info);
+  }
+  if (interpreter->inputs_size() != 1 || interpreter->outputs_size() != 1) {
+    setup.stop = ESPT_TFLM_STOP_IO;
+    setup.number = static_cast<uint32_t>(interpreter->inputs_size());
+    setup.number2 = static_cast<uint32_t>(interpreter->outputs_size());
+    return finish(info);
+  }
 
   input = interpreter->input(0);
   output = interpreter->output(0);
   if (!describe(input, &info->input) || !describe(output, &info->output) ||
       info->input.bytes != ESPT_INPUT_BYTES || info->output.bytes != ESPT_OUTPUT_BYTES) {
     describe_from_config(info);
-    return finish(info, ESPT_STATUS_MODEL_INVALID);
+    setup.stop = ESPT_TFLM_STOP_TENSORS;
+    return finish(info);
   }
   info->arena_used_bytes = static_cast<uint32_t>(interpreter->arena_used_bytes());
-  return finish(info, ESPT_STATUS_READY);
+  return finish(info);
 }
 
 extern "C" int espt_engine_set_input(const uint8_t* data, size_t n) {

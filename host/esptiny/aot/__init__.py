@@ -5,8 +5,8 @@
     firmware/engines/aot/, and one static arena planned offline. The engine
     (firmware/engines/aot/engine_aot.c) serves it through firmware/core/engine.h.
 
-Stages: lower.py (read the flatbuffer, refuse what cannot be exact, lower ops to kernel
-calls, fuse conv + max pool), pack.py (clustered weights as k-bit codebook indices),
+Stages: lower.py (read the flatbuffer, refuse what cannot be exact, hand each op to its
+family in ops/, fuse conv + max pool), quant.py (TFLite-Micro's Prepare constants), pack.py (clustered weights as k-bit codebook indices),
 plan.py (lifetimes and greedy offsets), codegen.py (Jinja templates in templates/aot).
 """
 from __future__ import annotations
@@ -19,8 +19,9 @@ from ..crc import crc32
 from . import codegen
 from . import plan as planner
 from .lower import SUPPORTED, Lowering
+from .steps import float_literal
 
-__all__ = ["generate", "compile_model", "SUPPORTED"]
+__all__ = ["SUPPORTED", "compile_model", "generate"]
 
 MODEL_C, MODEL_H = "model_aot.c", "model_aot.h"
 
@@ -33,16 +34,19 @@ class Compiled:
 
 
 def _tensor_info(t) -> dict:
+    """The engine's input or output: int8, or float32 in a float-I/O model (whose scale
+    and zero point are then 0, as TFLite-Micro reports a float tensor's)."""
     shape = list(t.shape) or [1]
-    return {"shape": shape, "dims4": shape + [1] * (4 - len(shape)), "bytes": t.numel,
-            "scale": float(t.scale), "scale_c": codegen.float_literal(t.scale),
-            "zero_point": t.zero_point, "dtype": "int8"}
+    return {"shape": shape, "dims4": shape + [1] * (4 - len(shape)), "bytes": t.nbytes,
+            "scale": float(t.scale), "scale_c": float_literal(t.scale),
+            "zero_point": t.zero_point, "dtype": t.dtype_name, "dtype_code": t.dtype}
 
 
 def _lower_and_plan(model_bytes: bytes, pack_weights: str, fuse: bool):
     low = Lowering(model_bytes, pack_weights=pack_weights, fuse=fuse)
     steps = low.run()
-    sizes = {low.root(t.index): low.tensors[low.root(t.index)].numel for t in low.tensors}
+    used = {low.input_index, low.output_index} | {i for s in steps for i in s.inputs + s.outputs}
+    sizes = {low.root(i): low.tensors[low.root(i)].nbytes for i in used}
     arena = planner.plan(steps, sizes, low.root(low.input_index), low.root(low.output_index))
     return low, steps, arena
 
@@ -94,8 +98,8 @@ def compile_model(model_bytes: bytes, pack_weights: str = "auto", fuse: bool = T
                    "scratch_bytes": s.scratch_bytes, "packed": s.packed} for s in steps],
         "model_crc32": crc,
         "model_bytes": len(model_bytes),
-        "input": {k: v for k, v in tinfo["input"].items() if k not in ("scale_c", "dims4")},
-        "output": {k: v for k, v in tinfo["output"].items() if k not in ("scale_c", "dims4")},
+        "input": {k: v for k, v in tinfo["input"].items() if k not in ("scale_c", "dims4", "dtype_code")},
+        "output": {k: v for k, v in tinfo["output"].items() if k not in ("scale_c", "dims4", "dtype_code")},
     }
     return Compiled(c_src, h_src, info)
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..paths import TEMPLATES
-from .lower import Step
+from .steps import Step
 
 CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "uint32_t": 4}
 PER_LINE = {"int8_t": 20, "uint8_t": 20, "int32_t": 8, "uint32_t": 8}
@@ -24,14 +24,6 @@ def array_body(values: np.ndarray, ctype: str) -> str:
     return ",\n".join("    " + ", ".join(vals[i:i + n]) for i in range(0, len(vals), n))
 
 
-def float_literal(x: float) -> str:
-    """A C float literal that reads back as the same float32."""
-    s = f"{float(np.float32(x)):.9g}"
-    if "e" not in s and "." not in s and "n" not in s:
-        s += ".0"
-    return s + "f"
-
-
 def _environment():
     import jinja2
     return jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES / "aot")),
@@ -40,12 +32,22 @@ def _environment():
                               autoescape=False)
 
 
-def _code(step: Step, index: int, plan) -> str:
+def _pointer(lowering, plan, t: int, const: bool) -> str:
+    """Where tensor t lives in the arena, typed for the kernel (float32 at a float-I/O
+    model's edges; offsets are 4-byte aligned)."""
+    at = f"arena.bytes + {plan.offset(('tensor', t))}"
+    if lowering.tensors[t].dtype_name == "float32":
+        q = "const " if const else ""
+        return f"({q}float *)({q}void *)({at})"
+    return at
+
+
+def _code(lowering, step: Step, index: int, plan) -> str:
     subst = {}
     for n, t in enumerate(step.inputs):
-        subst[f"in{n}"] = f"arena.bytes + {plan.offset(('tensor', t))}"
+        subst[f"in{n}"] = _pointer(lowering, plan, t, True)
     for n, t in enumerate(step.outputs):
-        subst[f"out{n}"] = f"arena.bytes + {plan.offset(('tensor', t))}"
+        subst[f"out{n}"] = _pointer(lowering, plan, t, False)
     subst["scratch"] = (f"arena.bytes + {plan.offset(('scratch', index))}"
                         if step.scratch_bytes else "NULL")
     return step.call.format(**subst)
@@ -59,7 +61,7 @@ def render(lowering, steps: list, plan, model_bytes: int, model_crc32: int, tens
         view_steps.append({
             "comment": s.comment, "ops": ", ".join(f"op {k} {n}" for k, n in zip(s.ops, s.op_names)),
             "fused": len(s.ops) > 1,
-            "struct": s.struct.rstrip("\n"), "code": _code(s, k, plan),
+            "struct": s.struct.rstrip("\n"), "code": _code(lowering, s, k, plan),
             "consts": [{"ctype": c.ctype, "name": c.name, "count": int(np.asarray(c.values).size),
                         "body": array_body(c.values, c.ctype)} for c in s.consts],
         })

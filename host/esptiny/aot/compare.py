@@ -21,7 +21,7 @@ def beside(model_bytes: bytes, x: np.ndarray, y_tflm: np.ndarray, arena_tflm: in
     t_aot = time.perf_counter() - t0
     same = np.all(y_aot.reshape(len(x), -1) == y_tflm.reshape(len(x), -1), axis=1)
     return {
-        "images": int(len(x)),
+        "images": len(x),
         "identical": int(same.sum()),
         "bit_exact_fraction": float(same.mean()) if len(x) else 1.0,
         "arena_bytes_aot": info["arena_bytes"],

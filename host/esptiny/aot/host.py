@@ -3,6 +3,9 @@ a file of inputs (firmware/engines/aot/aot_run_main.c). Tests compare its output
 TFLite-Micro's byte for byte; the benchmark counts its instructions."""
 from __future__ import annotations
 
+import atexit
+import hashlib
+import shutil
 import subprocess
 import tempfile
 from pathlib import Path
@@ -36,9 +39,30 @@ def gcc() -> str:
     return toolchain.which("gcc", "running the AOT engine on this host")
 
 
+_KERNEL_OBJECTS: dict = {}  # (opt, sources digest) -> object files, for this process
+
+
+def kernel_objects(opt: str = "-O2") -> list:
+    """The kernel library compiled once per process and flags (the kernels do not depend
+    on the model), so that each model costs only its own file."""
+    srcs = kernel_sources()
+    digest = hashlib.sha256(b"".join(p.read_bytes() for p in sorted(AOT_DIR.glob("espt_aot*")))).hexdigest()
+    key = (opt, digest)
+    if key not in _KERNEL_OBJECTS or not all(o.exists() for o in _KERNEL_OBJECTS[key]):
+        out_dir = Path(tempfile.mkdtemp(prefix="esptiny-aot-kernels-"))
+        atexit.register(shutil.rmtree, out_dir, True)
+        objs = [out_dir / (src.stem + ".o") for src in srcs]
+        for src, obj in zip(srcs, objs):
+            toolchain.run([gcc(), *CFLAGS, opt, f"-I{AOT_DIR}", "-c", str(src), "-o", str(obj)],
+                          f"compiling {src.name} with gcc", log=obj.with_suffix(".log"))
+        _KERNEL_OBJECTS[key] = objs
+    return _KERNEL_OBJECTS[key]
+
+
 def build_runner(gen_dir: Path, out: Path, opt: str = "-O2") -> Path:
     """Compile the generated model, the engine and aot_run_main.c into one program."""
-    cmd = [gcc(), *CFLAGS, opt, *include_flags(gen_dir), *map(str, engine_sources(gen_dir)),
+    own = [p for p in engine_sources(gen_dir) if p not in kernel_sources()]
+    cmd = [gcc(), *CFLAGS, opt, *include_flags(gen_dir), *map(str, own), *map(str, kernel_objects(opt)),
            str(AOT_DIR / "aot_run_main.c"), "-o", str(out)]
     toolchain.run(cmd, "compiling the AOT engine with gcc", log=Path(out).with_suffix(".log"))
     return Path(out)
@@ -54,13 +78,16 @@ class Runner:
         self.exe = build_runner(self.dir, self.dir / "aot_run", opt)
 
     def run(self, x: np.ndarray) -> np.ndarray:
-        x = np.ascontiguousarray(x, dtype=np.int8)
+        """Outputs for a batch x in the model's input dtype (int8, or float32 for a
+        float-I/O model), in its output dtype."""
+        x = np.ascontiguousarray(x, dtype=np.dtype(self.info["input"]["dtype"]))
         n = len(x)
         in_path, out_path = self.dir / "in.bin", self.dir / "out.bin"
         in_path.write_bytes(x.tobytes())
-        r = subprocess.run([str(self.exe), str(in_path), str(out_path)], capture_output=True, text=True)
+        r = subprocess.run([str(self.exe), str(in_path), str(out_path)], capture_output=True, text=True,
+                           check=False)
         assert r.returncode == 0, f"aot_run failed: {r.stderr[:2000]}"
-        y = np.frombuffer(out_path.read_bytes(), np.int8)
+        y = np.frombuffer(out_path.read_bytes(), np.dtype(self.info["output"]["dtype"]))
         shape = self.info["output"]["shape"]
         return y.reshape(n, *(shape[1:] if len(shape) > 1 and shape[0] == 1 else shape))
 

@@ -20,7 +20,7 @@ class Buffer:
     last: int       # step that reads it last
     offset: int = -1
 
-    def alive_with(self, other: "Buffer") -> bool:
+    def alive_with(self, other: Buffer) -> bool:
         return self.first <= other.last and other.first <= self.last
 
 

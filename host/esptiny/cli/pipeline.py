@@ -21,11 +21,12 @@ def data_options(f):
 
 def train_options(f):
     f = click.option("--seed", type=int, default=0, show_default=True, help="Random seed.")(f)
-    f = click.option("--lr", type=click.FloatRange(min=0, min_open=True), default=2e-3, show_default=True,
-                     help="Peak learning rate (Adam, cosine decay).")(f)
-    f = click.option("--batch-size", type=click.IntRange(min=1), default=128, show_default=True)(f)
+    f = click.option("--lr", type=click.FloatRange(min=0, min_open=True),
+                     help="Peak learning rate (Adam, cosine decay) [default: 0.004 for cnn, 0.002 for mlp].")(f)
+    f = click.option("--batch-size", type=click.IntRange(min=1),
+                     help="[default: 256 for cnn, 128 for mlp]")(f)
     f = click.option("--epochs", type=click.IntRange(min=0),
-                     help="Training epochs [default: 12 for cnn, 10 for mlp, 0 for --keras-model].")(f)
+                     help="Training epochs [default: 8 for cnn, 10 for mlp, 0 for --keras-model].")(f)
     f = click.option("--keras-model", type=click.Path(dir_okay=True),
                      help="Start from your own saved Keras classifier instead of building one.")(f)
     f = click.option("--model", "model_name", type=click.Choice(["cnn", "mlp"]), default="cnn",
@@ -35,8 +36,9 @@ def train_options(f):
 
 def compress_options(f):
     from ..stages.compress.registry import DEFAULTS, METHODS
-    f = click.option("--finetune-limit", type=click.IntRange(min=1),
-                     help="Fine-tune on only the first N training images.")(f)
+    f = click.option("--finetune-limit", type=click.IntRange(min=1), default=DEFAULTS["finetune_limit"],
+                     show_default=True, help="Fine-tune on the first N training images (what each "
+                                             "budget buys: docs/design.md).")(f)
     f = click.option("--finetune-lr", type=click.FloatRange(min=0, min_open=True),
                      default=DEFAULTS["finetune_lr"], show_default=True)(f)
     f = click.option("--finetune-epochs", type=click.IntRange(min=1), default=DEFAULTS["finetune_epochs"],

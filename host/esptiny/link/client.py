@@ -200,8 +200,10 @@ class Session:
                             f"{info.model_bytes} bytes) than variant '{variant}' (CRC32 {crc:08x}, "
                             f"{len(model_bytes)} bytes); flash this variant or bench the one it runs")
         if info.status != P.STATUS_READY:
-            raise UserError(f"{self.label} is not ready: {P.STATUS_NAMES.get(info.status, info.status)} "
-                            f"(arena {info.arena_bytes} bytes)")
+            why = P.STATUS_NAMES.get(info.status, f"status {info.status}")
+            if info.detail:
+                why += f": {info.detail}"
+            raise UserError(f"{self.label} is not ready: {why} (arena {info.arena_bytes} bytes)")
         if info.input.nbytes > info.max_payload:
             raise UserError(f"{self.label} accepts payloads up to {info.max_payload} bytes; the "
                             f"input needs {info.input.nbytes}")

@@ -28,6 +28,7 @@ DEFAULT_MAX_PAYLOAD = _LIMITS["DEFAULT_MAX_PAYLOAD"]
 FRAME_TIMEOUT_S = _LIMITS["DEFAULT_FRAME_TIMEOUT_MS"] / 1000
 ERROR_TEXT_MAX = _LIMITS["ERROR_TEXT_MAX"]
 ERROR_MAX_BYTES = 2 + ERROR_TEXT_MAX  # u8 code, u8 0, the text
+INFO_STR_MAX = _LIMITS["INFO_STR_MAX"]
 assert HEADER.size == HEADER_BYTES
 
 # Frame types: host -> device below 0x80, device -> host from 0x80.
@@ -178,6 +179,11 @@ def _pack_str(s: str) -> bytes:
     return bytes([len(b)]) + b
 
 
+def _one_line(b: bytes) -> str:
+    """The device's text as one printable line (it is untrusted bytes)."""
+    return "".join(c if c.isprintable() else "?" for c in b.decode(errors="replace"))
+
+
 @dataclass(frozen=True)
 class Info:
     model_crc32: int
@@ -194,14 +200,17 @@ class Info:
     status: int = 0
     engine: int = 0
     protocol_version: int = PROTOCOL_VERSION
+    detail: str = ""  # why the engine is not ready; sent only when there is one
 
     def pack(self) -> bytes:
         fixed = INFO_FIXED.pack(self.protocol_version, self.status, self.engine, 0,
                                 self.model_crc32, self.model_bytes, self.arena_bytes,
                                 self.arena_used_bytes, self.cpu_mhz, self.max_payload,
                                 self.rx_buffer_bytes)
+        detail = self.detail.encode()[:INFO_STR_MAX]
         return (fixed + self.input.pack() + self.output.pack()
-                + _pack_str(self.chip) + _pack_str(self.firmware_version))
+                + _pack_str(self.chip) + _pack_str(self.firmware_version)
+                + (bytes([len(detail)]) + detail if detail else b""))
 
     @classmethod
     def unpack(cls, data: bytes) -> "Info":
@@ -215,10 +224,17 @@ class Info:
             chip = data[off + 1:off + 1 + data[off]].decode(errors="replace")
             off += 1 + data[off]
             ver = data[off + 1:off + 1 + data[off]].decode(errors="replace")
-        except (struct.error, IndexError) as e:
+            off += 1 + data[off]
+            detail = ""
+            if off < len(data):  # optional; what may follow it is for later versions
+                n = data[off]
+                if not 0 < n <= INFO_STR_MAX or off + 1 + n > len(data):
+                    raise ValueError(f"detail of {n} bytes at offset {off}")
+                detail = _one_line(data[off + 1:off + 1 + n])
+        except (struct.error, IndexError, ValueError) as e:
             raise ValueError(f"malformed INFO payload ({len(data)} bytes): {e}") from None
         return cls(crc, mbytes, arena, used, mhz, maxp, rxb, tin, tout, chip, ver,
-                   status, engine, pv)
+                   status, engine, pv, detail)
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ tflite-micro wheel (flatbuffers object API), never from numbers written out here
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import cache
 
 import numpy as np
 
@@ -19,13 +19,13 @@ def _enum(cls) -> dict:
     return {v: k for k, v in vars(cls).items() if not k.startswith("_")}
 
 
-@lru_cache(maxsize=None)
+@cache
 def type_names() -> dict:
     """TensorType code -> its name in lower case (float32, int8, ...)."""
     return {code: name.lower() for code, name in _enum(schema().TensorType).items()}
 
 
-@lru_cache(maxsize=None)
+@cache
 def type_code(name: str) -> int:
     """'int8' -> 9, from the schema."""
     return getattr(schema().TensorType, name.upper())
@@ -47,7 +47,7 @@ def op_name(code: int) -> str:
     return _op_names().get(code, f"BUILTIN_{code}")
 
 
-@lru_cache(maxsize=None)
+@cache
 def _op_names() -> dict:
     return _enum(schema().BuiltinOperator)
 
@@ -140,6 +140,12 @@ class Op:
     inputs: list
     outputs: list
     options: object
+    custom_code: str | None = None  # a CUSTOM op's own name, as the model's operator code gives it
+
+    @property
+    def label(self) -> str:
+        """The op's name for messages: a custom op by its custom code."""
+        return f"custom op {self.custom_code}" if self.name == "CUSTOM" and self.custom_code else self.name
 
 
 @dataclass
@@ -197,11 +203,17 @@ class Graph:
             raise UserError("TFLite model has no subgraph")
         self.sg = self.model.subgraphs[0]
         codes = self.model.operatorCodes
-        self.ops = [Op(op_name(max(codes[o.opcodeIndex].builtinCode,
-                                   codes[o.opcodeIndex].deprecatedBuiltinCode)),
-                       list(o.inputs), list(o.outputs), o.builtinOptions)
-                    for o in (self.sg.operators or [])]
+        self.ops = [self._op(codes[o.opcodeIndex], o) for o in (self.sg.operators or [])]
         self.tensors = [self._tensor(i) for i in range(len(self.sg.tensors or []))]
+
+    @staticmethod
+    def _op(code, o) -> Op:
+        custom = code.customCode
+        if isinstance(custom, bytes):
+            custom = custom.decode(errors="replace")
+        return Op(op_name(max(code.builtinCode, code.deprecatedBuiltinCode)),
+                  list(o.inputs if o.inputs is not None else []),
+                  list(o.outputs if o.outputs is not None else []), o.builtinOptions, custom or None)
 
     @property
     def inputs(self) -> list:

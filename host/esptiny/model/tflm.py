@@ -15,9 +15,11 @@ from . import probe
 from .reader import parse
 
 # How far TFLite-Micro's outputs may be from the TFLite interpreter's on the same int8
-# model: its kernels round some steps differently. Measured (FACTS.md): on 10,000
-# Fashion-MNIST images, 9,989 top-1 agreements and at most 1 int8 step apart.
-TFLITE_MAX_STEPS = 1
+# model: its kernels round some steps differently. Measured: the int8 cnn on 10,000
+# Fashion-MNIST images, 9,989 top-1 agreements and at most 1 int8 step apart (FACTS.md);
+# fine-tuned variants (QAT, pruned, clustered) of short trainings reach 2 steps
+# (tests/test_integration.py, tests/test_pipeline.py).
+TFLITE_MAX_STEPS = 2
 TFLITE_MIN_TOP1 = 0.99
 
 

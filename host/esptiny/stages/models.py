@@ -21,7 +21,7 @@ def mlp(input_shape, num_classes):
 def cnn(input_shape, num_classes):
     """A small conv net: three conv-BN-ReLU-pool blocks (16, 32, 64 filters), a 128-unit
     dense layer. About 99K parameters and 2M MACs for 28x28 inputs; 92% on Fashion-MNIST
-    after 12 epochs. Batch norm folds into the convolutions when converted; its momentum
+    after 8 epochs of 256 (stages/train.py RECIPES). Batch norm folds into the convolutions when converted; its momentum
     is 0.9 so that short trainings (tests, fine-tunes) still get usable statistics."""
     from ..tf import keras
     L = keras.layers

@@ -50,12 +50,17 @@ def int8_calibrated(model, ds, rep_samples: int) -> bytes:
     return int8(model, representative(ds, rep_samples))
 
 
-def int8(model, representative: np.ndarray) -> bytes:
-    """Full-integer: int8 weights, activations, input and output.
+IO_TYPES = ("int8", "float32")
+
+
+def int8(model, representative: np.ndarray, io_type: str = "int8") -> bytes:
+    """Full-integer: int8 weights and activations; int8 input and output, or float32 ones
+    (io_type="float32": a QUANTIZE at the input edge, a DEQUANTIZE at the output edge).
 
     `representative` is a sample of training images (float32, model input layout),
     used to calibrate activation ranges.
     """
+    assert io_type in IO_TYPES, f"io_type {io_type!r} is not one of {IO_TYPES}"
     from ...tf import tf
     c = _converter(model)
     c.optimizations = [tf.lite.Optimize.DEFAULT]
@@ -67,8 +72,9 @@ def int8(model, representative: np.ndarray) -> bytes:
 
     c.representative_dataset = gen
     c.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    c.inference_input_type = tf.int8
-    c.inference_output_type = tf.int8
+    if io_type == "int8":  # else the converter's default: float32 at both edges
+        c.inference_input_type = tf.int8
+        c.inference_output_type = tf.int8
     # Per-tensor dense weights (TF's default before 2.16): per-channel costs 24 bytes of
     # scale and zero point per unit for weights and bias, and measured no accuracy gain.
     c._experimental_disable_per_channel_quantization_for_dense_layers = True
