@@ -1,6 +1,6 @@
 """Reference evaluation of every variant: the TFLite interpreter for all, TFLite-Micro's
 host runtime (the device's numerics and arena) for the ones a device can run, and the
-AOT engine beside it for int8 ones. Each variant on its own test set (run.test_set): an
+AOT engine beside it (or why it refuses). Each variant on its own test set (run.test_set): an
 imported variant on its data, a compressed one on the run's; what the figures mean
 follows the data (stages/outputs.py)."""
 from __future__ import annotations
@@ -137,8 +137,7 @@ def _evaluate_one(run, name, blob, spec, ts, ref_pred, n_tflm, advance) -> dict:
             "arena_bytes": tflm.arena_bytes(blob)["total"],
         }
         r["outputs"]["tflm"] = _save_outputs(run, name, "tflm", y_m)
-        if np.dtype(d_in["dtype"]) == np.int8:
-            r["aot"] = _aot_beside_tflm(blob, xq[:n_tflm], y_m, r["tflm"]["arena_bytes"])
+        r["aot"] = _aot_beside_tflm(blob, xq[:n_tflm], y_m, r["tflm"]["arena_bytes"])
     return r
 
 
