@@ -5,7 +5,9 @@ The arena: what TFLite-Micro records on the host (its reference kernels) plus a 
 for what ESP-NN's kernels ask for on top. On the host, TFLite-Micro's reference int8
 conv, depthwise conv and softmax request no scratch buffers; esp-tflite-micro replaces
 them with ESP-NN kernels whose Prepare calls RequestScratchBufferInArena() with
-esp_nn_get_*_scratch_size(). Those sizes, from espressif/esp-nn's sources:
+esp_nn_get_*_scratch_size() (espressif/esp-tflite-micro, checked at 99f49e1:
+tensorflow/lite/micro/kernels/esp_nn/conv.cc, depthwise_conv.cc, softmax.cc). Those
+sizes, from espressif/esp-nn's sources:
 
 - ESP32 and ESP32-C3 use ESP-NN's generic kernels: conv and depthwise conv ask for
   0 bytes (esp_nn_get_conv_scratch_size_opt, esp_nn_get_depthwise_conv_scratch_size_opt),
@@ -18,7 +20,7 @@ esp_nn_get_*_scratch_size(). Those sizes, from espressif/esp-nn's sources:
 
 The margin is the largest single request, not their sum: TFLite-Micro gives a scratch
 buffer its op's lifetime and nothing more (esp-tflite-micro's
-tensorflow/lite/micro/micro_allocation_info.cc, AllocationInfoBuilder::
+tensorflow/lite/micro/micro_allocation_info.cc at 99f49e1, AllocationInfoBuilder::
 MarkAllocationLifetimes: a request whose node_idx is op i gets first_created and
 last_used = op i's allocation scope), so the memory planner reuses one op's scratch for
 the next op's, and at any op the arena holds the tensors live there plus that op's
