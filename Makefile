@@ -22,10 +22,11 @@ $(BIN)/.installed: pyproject.toml
 	touch $@
 
 venv: $(BIN)/.installed
+	@echo "venv: $(VENV) is up to date with pyproject.toml"
 
 # Installs Debian's copy of Fashion-MNIST when no copy is found and we are root.
 data: venv
-	@$(BIN)/python -c "from esptiny.stages import data; import sys; sys.exit(0 if any(data._has_all(d) for _, d in data.search_path()) else 1)" \
+	@$(BIN)/python -c "from esptiny.stages import data; import sys; found = [d for _, d in data.search_path() if data._has_all(d)]; print(f'data: Fashion-MNIST found in {found[0]}') if found else None; sys.exit(0 if found else 1)" \
 	  || { [ "$$(id -u)" = 0 ] && (apt-get update -qq && $(APT_INSTALL) dataset-fashion-mnist) \
 	       || echo "no Fashion-MNIST copy found: keras will download it (online) or pass --data FILE.npz"; }
 
@@ -36,8 +37,10 @@ debs:
 	  else echo "missing Debian packages (tests that need them are skipped; in CI they fail): $$missing"; fi; \
 	fi
 
+# A second `make demo` keeps the venv and the data, and every stage whose inputs did not
+# change (`--resume`); each says so.
 demo: venv data
-	$(BIN)/esptiny run $(RUN)
+	$(BIN)/esptiny run $(RUN) --resume
 
 # What skipped (nothing may in CI: a missing tool fails there), listed at the end.
 SKIPPED := $(CURDIR)/build/skipped.txt

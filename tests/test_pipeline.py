@@ -154,3 +154,29 @@ def test_evaluate_rejects_a_corrupt_variant(tmp_path, quad_run):
     code, out = cli("evaluate", copy.path, "--variants", "int8")
     assert code == 1 and out.count("\n") == 1
     assert copy.stage("evaluate") == before  # nothing half-written into the manifest
+
+
+def test_run_resume_keeps_what_did_not_change(tmp_path, quadrant_npz):
+    """`esptiny run --resume` twice: the second keeps every stage and says so; a changed
+    compression option reruns compress and what reads its files, not train."""
+    def run(*extra):
+        return CliRunner().invoke(main, ["run", str(tmp_path / "r"), "--data", str(quadrant_npz),
+                                         "--epochs", "1", "--methods", "float32,int8,pruned",
+                                         "--finetune-epochs", "1", "--rep-samples", "16",
+                                         "--no-bench", "--resume", "--jobs", "2", *extra])
+    first = run()
+    assert first.exit_code == 0, first.output
+    manifest = Run(tmp_path / "r").manifest()
+    again = run()
+    assert again.exit_code == 0, again.output
+    for stage in ("train", "compress", "evaluate", "export"):
+        assert f"{stage}: kept, its inputs are unchanged" in again.output
+    assert "stage times: train kept, compress kept, evaluate kept, export kept, report" in again.output
+    after = Run(tmp_path / "r").manifest()
+    assert {k: after["stages"][k] for k in ("train", "compress", "evaluate", "export")} == \
+        {k: manifest["stages"][k] for k in ("train", "compress", "evaluate", "export")}
+    changed = run("--sparsity", "0.3")
+    assert changed.exit_code == 0, changed.output
+    assert "train: kept" in changed.output and "compress: kept" not in changed.output
+    assert "evaluate: kept" not in changed.output
+    assert Run(tmp_path / "r").variants()["pruned"]["target_sparsity"] == 0.3

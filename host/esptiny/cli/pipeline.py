@@ -4,6 +4,8 @@ import click
 from ..targets.boards import BOARDS
 
 RUN_DIR = click.argument("run_dir", metavar="RUN", type=click.Path(file_okay=False))
+JOBS = click.option("--jobs", type=click.IntRange(min=1),
+                    help="Variants evaluated at once, one process each [default: one per core].")
 
 
 def data_options(f):
@@ -100,12 +102,13 @@ def compress(run_dir, methods, rep_samples, sparsity, clusters, finetune_epochs,
 @click.option("--variants", help="Comma-separated variants [default: all in the run].")
 @click.option("--tflm-limit", type=click.IntRange(min=1),
               help="Run only the first N test images on TFLite-Micro (it is ~100x slower than TFLite).")
-def evaluate(run_dir, variants, tflm_limit):
+@JOBS
+def evaluate(run_dir, variants, tflm_limit, jobs):
     """Measure every variant: accuracy, agreement, size, sparsity, MACs (TFLite interpreter);
     accuracy, agreement and arena bytes on TFLite-Micro's host runtime for deployable ones."""
     from ..stages.evaluate import evaluate as run_evaluate
     from ..stages.run import Run
-    run_evaluate(Run(run_dir), _methods(variants) if variants else None, tflm_limit)
+    run_evaluate(Run(run_dir), _methods(variants) if variants else None, tflm_limit, jobs)
 
 
 @click.command("import")
@@ -144,6 +147,10 @@ def report(run_dir):
 @train_options
 @compress_options
 @click.option("--tflm-limit", type=click.IntRange(min=1), help="See `esptiny evaluate --help`.")
+@JOBS
+@click.option("--resume", is_flag=True,
+              help="Keep every stage whose inputs (options, the files it reads) did not change "
+                   "since the last run into RUN, and say so.")
 @click.option("--board", type=click.Choice(list(BOARDS)), default="esp32",
               show_default=True, help="Board to export the int8 variant for (`esptiny export`); "
                                       "--no-export skips it.")
@@ -159,7 +166,7 @@ def report(run_dir):
               help="With --tflite and no --data: N seeded inputs spanning the input type's range.")
 def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data_npz, data_dir,
             train_limit, test_limit, methods, rep_samples, sparsity, clusters, finetune_epochs,
-            finetune_lr, finetune_limit, tflm_limit, board, do_export, bench, bench_limit,
+            finetune_lr, finetune_limit, tflm_limit, jobs, resume, board, do_export, bench, bench_limit,
             tflite_model, random_n):
     """The whole pipeline into RUN: train, compress, evaluate, export the int8 variant as
     a firmware project, bench it on the virtual board, report. With --tflite MODEL: import
@@ -183,7 +190,7 @@ def run_all(run_dir, model_name, keras_model, epochs, batch_size, lr, seed, data
                               finetune_epochs=finetune_epochs, finetune_lr=finetune_lr,
                               finetune_limit=finetune_limit),
         methods=_methods(methods), tflm_limit=tflm_limit, board=board, do_export=do_export,
-        bench=bench, bench_limit=bench_limit)
+        bench=bench, bench_limit=bench_limit, resume=resume, jobs=jobs)
 
 
 COMMANDS = [train, import_cmd, compress, evaluate, report, run_all]

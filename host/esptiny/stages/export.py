@@ -41,7 +41,8 @@ def export(run: Run, variant: str = "int8", board: str = "esp32", engine: str = 
 def _record(run: Run, info: dict, seconds: float):
     """Keep each export's figures in the run manifest, keyed variant-board-engine."""
     key = f"{info['variant']}-{info['board']}-{info['engine']}"
-    run.record("export", {"projects": {key: info}, "seconds": round(seconds, 2)}, merge="projects")
+    run.record("export", {"projects": {key: info}, "seconds": round(seconds, 2),
+                          "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, merge="projects")
 
 
 def latest_board(run: Run, variant: str) -> str | None:

@@ -74,6 +74,13 @@ class Run:
             m["stages"][name] = entry
             atomic.write_json(self.manifest_path, m)
 
+    def update(self, change):
+        """change(manifest) under the lock, then written: for what is not one stage's entry."""
+        with self._locked():
+            m = self.manifest()
+            change(m)
+            atomic.write_json(self.manifest_path, m)
+
     @contextmanager
     def timed(self, name: str, merge: str | None = None):
         """Run a stage; record its entry (filled by the caller) with its wall time."""
