@@ -3,6 +3,7 @@ fitting loop the compression methods fine-tune with (tf_keras, a progress bar)."
 from __future__ import annotations
 
 import math
+import time
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +34,14 @@ def _logits(model) -> bool:
     return getattr(act, "__name__", "") != "softmax"
 
 
+_FIT_SECONDS = [0.0]  # every fit() of this process, for the stages' time breakdown
+
+
+def fit_seconds() -> float:
+    """Seconds this process has spent in fit() so far."""
+    return _FIT_SECONDS[0]
+
+
 def fit(model, x, y, epochs: int, batch_size: int = 128, lr: float = 2e-3,
         label: str = "train", callbacks=(), recompile: bool = True):
     """Adam with a cosine learning-rate decay; one progress bar over all batches."""
@@ -47,9 +56,11 @@ def fit(model, x, y, epochs: int, batch_size: int = 128, lr: float = 2e-3,
 
     sched = keras.callbacks.LearningRateScheduler(
         lambda e: lr * 0.5 * (1 + math.cos(math.pi * e / max(epochs, 1))))
+    t0 = time.perf_counter()
     with bar(label, total=steps * epochs) as advance:
         model.fit(x, y, batch_size=batch_size, epochs=epochs, verbose=0,
                   callbacks=[sched, Bar(), *callbacks])
+    _FIT_SECONDS[0] += time.perf_counter() - t0
     return model
 
 
@@ -84,6 +95,7 @@ def train(run: Run, model_name: str = "cnn", keras_model=None, data_npz=None, da
         if epochs < 0:
             raise UserError(f"--epochs must be 0 or more, not {epochs}")
         classifier = models.is_classifier(model) and ds.y_test is not None and data.is_labels(ds.y_test)
+        fit0 = fit_seconds()
         if epochs:
             if ds.y_train is None or not data.is_labels(ds.y_train) or not models.is_classifier(model):
                 raise UserError(f"{keras_model}: fine-tuning (--epochs) needs a classifier and "
@@ -100,7 +112,7 @@ def train(run: Run, model_name: str = "cnn", keras_model=None, data_npz=None, da
                      classifier=bool(classifier),
                      input_shape=list(ds.input_shape), train_images=len(ds.x_train),
                      test_images=len(ds.x_test), params=int(model.count_params()),
-                     keras_test_accuracy=acc)
+                     keras_test_accuracy=acc, fit_seconds=round(fit_seconds() - fit0, 2))
     say(f"{'trained' if trained_epochs else 'adopted'} {name}: "
         + (f"{acc:.2%} test accuracy (Keras, {len(ds.x_test)} images)" if acc is not None
            else f"no class labels to score ({len(ds.x_test)} test inputs)"))

@@ -2,11 +2,13 @@
 into variants/<name>.tflite; one module per method."""
 from __future__ import annotations
 
+import time
+
 from ... import atomic
 from ...errors import UserError
 from ...progress import say
 from ..run import Run
-from ..train import load_model
+from ..train import fit_seconds, load_model
 from . import registry
 
 
@@ -28,7 +30,10 @@ def compress(run: Run, methods=None, **options) -> dict:
         for name in methods:
             spec = registry.METHODS[name]
             say(f"compress: {name} ({spec.summary})")
+            t0, fit0 = time.perf_counter(), fit_seconds()
             tflite_bytes, extra = spec.make(model, ds, opts, ctx)
+            total, fitting = time.perf_counter() - t0, fit_seconds() - fit0
+            extra["seconds"] = {"fine_tune": round(fitting, 2), "convert": round(total - fitting, 2)}
             rel = f"variants/{name}.tflite"
             atomic.write_bytes(run.file(rel), tflite_bytes)
             variants[name] = {"path": rel, "method": spec.summary, "bytes": len(tflite_bytes),
