@@ -65,19 +65,26 @@ static int8_t requant(const espt_aot_conv_t *p, int32_t acc, int oc)
     return (int8_t)espt_clamp(acc, rq->act_min, rq->act_max);
 }
 
-/* All output channels of one pixel from its patch, four channels at a time. */
+/* All output channels of one pixel from its patch: eight channels at a time over the
+ * blocked weights, then the channels left (rows of n weights) four and one at a time. */
 static void pixel(const espt_aot_conv_t *p, const int8_t *patch, int8_t *out, uint32_t n)
 {
     const int8_t *w = p->weights;
-    int oc = 0;
+    int oc = 0, j;
+    for (; oc + ESPT_AOT_BLOCK <= p->out_c; oc += ESPT_AOT_BLOCK) {
+        int32_t acc[ESPT_AOT_BLOCK];
+        espt_dot8_s8(patch, w + (size_t)oc * n, n, acc);
+        for (j = 0; j < ESPT_AOT_BLOCK; ++j) {
+            out[oc + j] = requant(p, acc[j], oc + j);
+        }
+    }
     for (; oc + 4 <= p->out_c; oc += 4) {
         int32_t acc[4];
         espt_dot4_s8(patch, w + (size_t)oc * n, w + (size_t)(oc + 1) * n, w + (size_t)(oc + 2) * n,
                      w + (size_t)(oc + 3) * n, n, acc);
-        out[oc] = requant(p, acc[0], oc);
-        out[oc + 1] = requant(p, acc[1], oc + 1);
-        out[oc + 2] = requant(p, acc[2], oc + 2);
-        out[oc + 3] = requant(p, acc[3], oc + 3);
+        for (j = 0; j < 4; ++j) {
+            out[oc + j] = requant(p, acc[j], oc + j);
+        }
     }
     for (; oc < p->out_c; ++oc) {
         out[oc] = requant(p, espt_dot_s8(patch, w + (size_t)oc * n, n), oc);

@@ -1,5 +1,11 @@
-"""Clustered weights as packed k-bit indices into a per-output-channel codebook.
+"""Weight layouts made at compile time: blocked int8 rows for the conv and fully connected
+kernels, and clustered weights as packed k-bit indices into a per-output-channel codebook.
 
+Blocked: the kernels compute 8 output channels per pass over the input (each input byte
+loaded once for 8 multiply-accumulates, espt_dot8_s8 in espt_aot_math.h), so each block
+of 8 channels is stored in the order that loop reads it.
+
+Packed:
 A clustered model quantized per channel has at most `clusters` distinct int8 values in
 each output channel; storing an index of k = ceil(log2(values)) bits per weight plus a
 small codebook per channel halves the weight flash of a 16-cluster model, and decoding
@@ -13,6 +19,34 @@ from dataclasses import dataclass
 import numpy as np
 
 MODES = ("auto", "never")
+BLOCK = 8    # ESPT_AOT_BLOCK: output channels per pass
+CHUNK = 16   # ESPT_AOT_CHUNK: taps per unrolled chunk
+
+
+def blocked(rows: np.ndarray) -> np.ndarray:
+    """rows: int8 [channels, n] -> the same weights, flat, in the kernels' order: per block
+    of BLOCK channels, per CHUNK taps the BLOCK channels' CHUNK weights one after the other,
+    then the n % CHUNK taps left tap by tap (BLOCK weights each); the channels after the
+    last full block stay rows. Every block still takes BLOCK * n bytes, so channel c of a
+    tail row starts at c * n as before."""
+    channels, n = rows.shape
+    full, whole = channels // BLOCK * BLOCK, n // CHUNK * CHUNK
+    b = rows[:full].reshape(-1, BLOCK, n)
+    head = b[:, :, :whole].reshape(len(b), BLOCK, whole // CHUNK, CHUNK).transpose(0, 2, 1, 3)
+    tail = b[:, :, whole:].transpose(0, 2, 1)
+    body = np.concatenate([head.reshape(len(b), BLOCK * whole), tail.reshape(len(b), BLOCK * (n - whole))], axis=1)
+    return np.concatenate([body.reshape(-1), rows[full:].reshape(-1)])
+
+
+def unblocked(flat: np.ndarray, channels: int, n: int) -> np.ndarray:
+    """The inverse of blocked(), for checking: int8 [channels, n]."""
+    full, whole = channels // BLOCK * BLOCK, n // CHUNK * CHUNK
+    blocks = full // BLOCK
+    body = flat[:full * n].reshape(blocks, BLOCK * n)
+    head = body[:, :BLOCK * whole].reshape(blocks, whole // CHUNK, BLOCK, CHUNK).transpose(0, 2, 1, 3)
+    tail = body[:, BLOCK * whole:].reshape(blocks, n - whole, BLOCK).transpose(0, 2, 1)
+    rows = np.concatenate([head.reshape(blocks, BLOCK, whole), tail], axis=2).reshape(full, n)
+    return np.concatenate([rows, flat[full * n:].reshape(channels - full, n)])
 
 
 @dataclass(frozen=True)
