@@ -4,7 +4,12 @@
  * zero point; the int32 accumulator is then regrouped as
  *     (bias + input_offset * sum(w)) + sum(w * patch)
  * where the filled taps contribute w * (zp + input_offset) = 0, exactly as the reference's
- * skipped taps do, and the first term is one constant per channel (folded at export). */
+ * skipped taps do, and the first term is one constant per channel (folded at export).
+ *
+ * Fused with a max pool whose windows do not overlap, the maximum is taken over the int32
+ * accumulators and only the maximum is requantized: with no left shift the requantization
+ * (add, SaturatingRoundingDoublingHighMul by a multiplier >= 0, RoundingDivideByPOT, add,
+ * clamp) is non-decreasing in the accumulator, so the max commutes with it. */
 #include <string.h>
 
 #include "espt_aot.h"
@@ -143,6 +148,86 @@ size_t espt_aot_conv_maxpool_scratch_bytes(const espt_aot_conv_t *conv,
     return (size_t)pool->k_h * conv->out_w * conv->out_c + row_scratch_bytes(conv);
 }
 
+/* Whether max-then-requantize gives the same bytes (see the top of the file), and the ring
+ * of rows (now unused) can hold one int32 per channel. */
+static int max_before_requant(const espt_aot_conv_t *conv, const espt_aot_pool_t *pool,
+                              size_t ring_bytes)
+{
+    int oc;
+    if (conv->packed || pool->stride_h < pool->k_h || pool->stride_w < pool->k_w ||
+        ring_bytes < (size_t)conv->out_c * sizeof(int32_t)) {
+        return 0;
+    }
+    for (oc = 0; oc < conv->out_c; ++oc) {
+        if (conv->rq.shift[oc] > 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+static void keep_max(int32_t *m, const int32_t *acc, int count, int first)
+{
+    int j;
+    for (j = 0; j < count; ++j) {
+        if (first || acc[j] > m[j]) {
+            m[j] = acc[j];
+        }
+    }
+}
+
+/* m[oc] = max(m[oc], accumulator of channel oc at this pixel) (or = when first). */
+static void pixel_max(const espt_aot_conv_t *p, const int8_t *patch, uint32_t n, int32_t *m, int first)
+{
+    const int8_t *w = p->weights;
+    int32_t acc[ESPT_AOT_BLOCK];
+    int oc = 0;
+    for (; oc + ESPT_AOT_BLOCK <= p->out_c; oc += ESPT_AOT_BLOCK) {
+        espt_dot8_s8(patch, w + (size_t)oc * n, n, acc);
+        keep_max(m + oc, acc, ESPT_AOT_BLOCK, first);
+    }
+    for (; oc + 4 <= p->out_c; oc += 4) {
+        espt_dot4_s8(patch, w + (size_t)oc * n, w + (size_t)(oc + 1) * n, w + (size_t)(oc + 2) * n,
+                     w + (size_t)(oc + 3) * n, n, acc);
+        keep_max(m + oc, acc, 4, first);
+    }
+    for (; oc < p->out_c; ++oc) {
+        acc[0] = espt_dot_s8(patch, w + (size_t)oc * n, n);
+        keep_max(m + oc, acc, 1, first);
+    }
+}
+
+/* Each pool window's conv pixels, max over their accumulators, one requantization. */
+static void conv_maxpool_acc(const espt_aot_conv_t *conv, const espt_aot_pool_t *pool,
+                             const int8_t *in, int8_t *out, int32_t *m, int8_t *patch)
+{
+    const uint32_t n = patch_bytes(conv);
+    const int channels = pool->channels;
+    int py, px, fy, fx, c;
+    for (py = 0; py < pool->out_h; ++py) {
+        const int iy0 = py * pool->stride_h - pool->pad_h;
+        int fy0, fy1;
+        valid_taps(iy0, pool->in_h, pool->k_h, &fy0, &fy1);
+        for (px = 0; px < pool->out_w; ++px) {
+            const int ix0 = px * pool->stride_w - pool->pad_w;
+            int8_t *o = out + ((int32_t)py * pool->out_w + px) * channels;
+            int fx0, fx1, first = 1;
+            valid_taps(ix0, pool->in_w, pool->k_w, &fx0, &fx1);
+            for (fy = fy0; fy < fy1; ++fy) {
+                for (fx = fx0; fx < fx1; ++fx) {
+                    im2col(conv, in, iy0 + fy, ix0 + fx, patch);
+                    pixel_max(conv, patch, n, m, first);
+                    first = 0;
+                }
+            }
+            for (c = 0; c < channels; ++c) {
+                const int32_t v = first ? INT8_MIN : requant(conv, m[c], c);
+                o[c] = (int8_t)espt_clamp(v, pool->act_min, pool->act_max);
+            }
+        }
+    }
+}
+
 void espt_aot_conv_maxpool_s8(const espt_aot_conv_t *conv, const espt_aot_pool_t *pool,
                               const int8_t *in, int8_t *out, int8_t *rows)
 {
@@ -152,6 +237,10 @@ void espt_aot_conv_maxpool_s8(const espt_aot_conv_t *conv, const espt_aot_pool_t
     int cached[ESPT_AOT_MAX_POOL_ROWS];
     const int channels = pool->channels;
     int py, px, s, c;
+    if (max_before_requant(conv, pool, (size_t)slots * (size_t)row_bytes)) {
+        conv_maxpool_acc(conv, pool, in, out, (int32_t *)(void *)rows, scratch);
+        return;
+    }
     for (s = 0; s < ESPT_AOT_MAX_POOL_ROWS; ++s) {
         cached[s] = -1;
     }
