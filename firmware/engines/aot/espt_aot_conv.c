@@ -70,29 +70,74 @@ static int8_t requant(const espt_aot_conv_t *p, int32_t acc, int oc)
     return (int8_t)espt_clamp(acc, rq->act_min, rq->act_max);
 }
 
-/* All output channels of one pixel from its patch: eight channels at a time over the
- * blocked weights, then the channels left (rows of n weights) four and one at a time. */
-static void pixel(const espt_aot_conv_t *p, const int8_t *patch, int8_t *out, uint32_t n)
+/* Where a pixel's window is read from: k_h runs of k_w * in_c bytes, stride apart. Inside
+ * the image (and without dilation along the width) straight from the input, else from its
+ * im2col patch. */
+typedef struct {
+    const int8_t *a;
+    uint32_t stride;
+} window_t;
+
+static window_t window(const espt_aot_conv_t *p, const int8_t *in, int y, int x, int8_t *patch)
 {
-    const int8_t *w = p->weights;
-    int oc = 0, j;
-    for (; oc + ESPT_AOT_BLOCK <= p->out_c; oc += ESPT_AOT_BLOCK) {
-        int32_t acc[ESPT_AOT_BLOCK];
-        espt_dot8_s8(patch, w + (size_t)oc * n, n, acc);
-        for (j = 0; j < ESPT_AOT_BLOCK; ++j) {
-            out[oc + j] = requant(p, acc[j], oc + j);
+    const int in_y0 = y * p->stride_h - p->pad_h;
+    const int in_x0 = x * p->stride_w - p->pad_w;
+    window_t win;
+    if (p->dilation_w == 1 && in_y0 >= 0 && in_y0 + (p->k_h - 1) * p->dilation_h < p->in_h &&
+        in_x0 >= 0 && in_x0 + p->k_w <= p->in_w) {
+        win.a = in + ((int32_t)in_y0 * p->in_w + in_x0) * p->in_c;
+        win.stride = (uint32_t)p->dilation_h * p->in_w * p->in_c;
+    } else {
+        im2col(p, in, y, x, patch);
+        win.a = patch;
+        win.stride = (uint32_t)p->k_w * p->in_c;
+    }
+    return win;
+}
+
+/* The accumulators of channels oc.. of one pixel: eight at a time over the blocked
+ * weights, then the channels left (rows of n weights) four and one at a time. Returns how
+ * many it computed. */
+static int dots(const espt_aot_conv_t *p, window_t win, int oc, int32_t acc[ESPT_AOT_BLOCK])
+{
+    const uint32_t run = (uint32_t)p->k_w * p->in_c, n = run * p->k_h;
+    const int8_t *w = p->weights + (size_t)oc * n;
+    int r, j, count = 1;
+    if (oc + ESPT_AOT_BLOCK <= p->out_c) {
+        espt_dot8_s8(win.a, p->k_h, run, win.stride, w, acc);
+        return ESPT_AOT_BLOCK;
+    }
+    if (oc + 4 <= p->out_c) {
+        count = 4;
+    }
+    for (j = 0; j < count; ++j) {
+        acc[j] = 0;
+    }
+    for (r = 0; r < p->k_h; ++r) {
+        const int8_t *a = win.a + (size_t)r * win.stride, *wr = w + (size_t)r * run;
+        if (count == 4) {
+            int32_t t[4];
+            espt_dot4_s8(a, wr, wr + n, wr + 2 * (size_t)n, wr + 3 * (size_t)n, run, t);
+            for (j = 0; j < 4; ++j) {
+                acc[j] += t[j];
+            }
+        } else {
+            acc[0] += espt_dot_s8(a, wr, run);
         }
     }
-    for (; oc + 4 <= p->out_c; oc += 4) {
-        int32_t acc[4];
-        espt_dot4_s8(patch, w + (size_t)oc * n, w + (size_t)(oc + 1) * n, w + (size_t)(oc + 2) * n,
-                     w + (size_t)(oc + 3) * n, n, acc);
-        for (j = 0; j < 4; ++j) {
+    return count;
+}
+
+/* All output channels of pixel (y, x). */
+static void pixel(const espt_aot_conv_t *p, window_t win, int8_t *out)
+{
+    int32_t acc[ESPT_AOT_BLOCK];
+    int oc, j, count;
+    for (oc = 0; oc < p->out_c; oc += count) {
+        count = dots(p, win, oc, acc);
+        for (j = 0; j < count; ++j) {
             out[oc + j] = requant(p, acc[j], oc + j);
         }
-    }
-    for (; oc < p->out_c; ++oc) {
-        out[oc] = requant(p, espt_dot_s8(patch, w + (size_t)oc * n, n), oc);
     }
 }
 
@@ -122,8 +167,7 @@ static void conv_row(const espt_aot_conv_t *p, const int8_t *in, int y, int8_t *
         return;
     }
     for (x = 0; x < p->out_w; ++x) {
-        im2col(p, in, y, x, scratch);
-        pixel(p, scratch, out_row + x * p->out_c, n);
+        pixel(p, window(p, in, y, x, scratch), out_row + x * p->out_c);
     }
 }
 
@@ -166,34 +210,18 @@ static int max_before_requant(const espt_aot_conv_t *conv, const espt_aot_pool_t
     return 1;
 }
 
-static void keep_max(int32_t *m, const int32_t *acc, int count, int first)
-{
-    int j;
-    for (j = 0; j < count; ++j) {
-        if (first || acc[j] > m[j]) {
-            m[j] = acc[j];
-        }
-    }
-}
-
 /* m[oc] = max(m[oc], accumulator of channel oc at this pixel) (or = when first). */
-static void pixel_max(const espt_aot_conv_t *p, const int8_t *patch, uint32_t n, int32_t *m, int first)
+static void pixel_max(const espt_aot_conv_t *p, window_t win, int32_t *m, int first)
 {
-    const int8_t *w = p->weights;
     int32_t acc[ESPT_AOT_BLOCK];
-    int oc = 0;
-    for (; oc + ESPT_AOT_BLOCK <= p->out_c; oc += ESPT_AOT_BLOCK) {
-        espt_dot8_s8(patch, w + (size_t)oc * n, n, acc);
-        keep_max(m + oc, acc, ESPT_AOT_BLOCK, first);
-    }
-    for (; oc + 4 <= p->out_c; oc += 4) {
-        espt_dot4_s8(patch, w + (size_t)oc * n, w + (size_t)(oc + 1) * n, w + (size_t)(oc + 2) * n,
-                     w + (size_t)(oc + 3) * n, n, acc);
-        keep_max(m + oc, acc, 4, first);
-    }
-    for (; oc < p->out_c; ++oc) {
-        acc[0] = espt_dot_s8(patch, w + (size_t)oc * n, n);
-        keep_max(m + oc, acc, 1, first);
+    int oc, j, count;
+    for (oc = 0; oc < p->out_c; oc += count) {
+        count = dots(p, win, oc, acc);
+        for (j = 0; j < count; ++j) {
+            if (first || acc[j] > m[oc + j]) {
+                m[oc + j] = acc[j];
+            }
+        }
     }
 }
 
@@ -201,7 +229,6 @@ static void pixel_max(const espt_aot_conv_t *p, const int8_t *patch, uint32_t n,
 static void conv_maxpool_acc(const espt_aot_conv_t *conv, const espt_aot_pool_t *pool,
                              const int8_t *in, int8_t *out, int32_t *m, int8_t *patch)
 {
-    const uint32_t n = patch_bytes(conv);
     const int channels = pool->channels;
     int py, px, fy, fx, c;
     for (py = 0; py < pool->out_h; ++py) {
@@ -215,8 +242,7 @@ static void conv_maxpool_acc(const espt_aot_conv_t *conv, const espt_aot_pool_t 
             valid_taps(ix0, pool->in_w, pool->k_w, &fx0, &fx1);
             for (fy = fy0; fy < fy1; ++fy) {
                 for (fx = fx0; fx < fx1; ++fx) {
-                    im2col(conv, in, iy0 + fy, ix0 + fx, patch);
-                    pixel_max(conv, patch, n, m, first);
+                    pixel_max(conv, window(conv, in, iy0 + fy, ix0 + fx, patch), m, first);
                     first = 0;
                 }
             }

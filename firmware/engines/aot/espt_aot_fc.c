@@ -22,7 +22,7 @@ void espt_aot_fully_connected_s8(const espt_aot_fc_t *p, const int8_t *in, int8_
             for (b = 0; b < p->batches; ++b) {
                 int32_t acc[ESPT_AOT_BLOCK];
                 int8_t *o = out + (size_t)b * p->out_c + oc;
-                espt_dot8_s8(in + (size_t)b * n, w, n, acc);
+                espt_dot8_s8(in + (size_t)b * n, 1, n, 0, w, acc);
                 for (j = 0; j < ESPT_AOT_BLOCK; ++j) {
                     o[j] = requant(p, acc[j], oc + j);
                 }

@@ -90,9 +90,10 @@ static inline int32_t espt_dot_s8(const int8_t *a, const int8_t *b, uint32_t n)
 }
 
 /* Output channels per pass of the conv and fully connected kernels over blocked weights
- * (host/esptiny/aot/lower.py, blocked_weights): for each block of 8 channels, each 16-tap
- * chunk holds the 8 channels' 16 weights one after the other, and the n % 16 taps left
- * hold the 8 channels' weights tap by tap. */
+ * (host/esptiny/aot/pack.py, blocked): the n taps are runs of contiguous input (a conv's
+ * filter rows, a fully connected layer's whole input); for each block of 8 channels and
+ * each run, each 16-tap chunk holds the 8 channels' 16 weights one after the other, and
+ * the run's taps left over hold the 8 channels' weights tap by tap. */
 #define ESPT_AOT_BLOCK 8
 #define ESPT_AOT_CHUNK 16
 
@@ -105,38 +106,42 @@ static inline int32_t espt_dot_s8(const int8_t *a, const int8_t *b, uint32_t n)
 #define ESPT_UNROLL_CHUNK
 #endif
 
-/* Eight dot products of a (n bytes) against one block of blocked weights: each a[i] is
- * loaded once for eight multiply-accumulates, each weight once. */
-static inline void espt_dot8_s8(const int8_t *a, const int8_t *w, uint32_t n, int32_t acc[8])
+/* Eight dot products of `runs` runs of run_len bytes of a, a_stride bytes apart, against
+ * one block of blocked weights: each input byte is loaded once for eight multiply-
+ * accumulates, each weight once. */
+static inline void espt_dot8_s8(const int8_t *a, uint32_t runs, uint32_t run_len, uint32_t a_stride,
+                                const int8_t *w, int32_t acc[8])
 {
     int32_t s0 = 0, s1 = 0, s2 = 0, s3 = 0, s4 = 0, s5 = 0, s6 = 0, s7 = 0;
-    uint32_t i = 0;
-    for (; i + ESPT_AOT_CHUNK <= n; i += ESPT_AOT_CHUNK, w += ESPT_AOT_BLOCK * ESPT_AOT_CHUNK) {
-        const int8_t *x = a + i;
-        int j;
-        ESPT_UNROLL_CHUNK
-        for (j = 0; j < ESPT_AOT_CHUNK; ++j) {
-            const int32_t v = x[j];
-            s0 += v * w[j];
-            s1 += v * w[16 + j];
-            s2 += v * w[32 + j];
-            s3 += v * w[48 + j];
-            s4 += v * w[64 + j];
-            s5 += v * w[80 + j];
-            s6 += v * w[96 + j];
-            s7 += v * w[112 + j];
+    uint32_t r, i;
+    for (r = 0; r < runs; ++r, a += a_stride) {
+        for (i = 0; i + ESPT_AOT_CHUNK <= run_len; i += ESPT_AOT_CHUNK, w += ESPT_AOT_BLOCK * ESPT_AOT_CHUNK) {
+            const int8_t *x = a + i;
+            int j;
+            ESPT_UNROLL_CHUNK
+            for (j = 0; j < ESPT_AOT_CHUNK; ++j) {
+                const int32_t v = x[j];
+                s0 += v * w[j];
+                s1 += v * w[16 + j];
+                s2 += v * w[32 + j];
+                s3 += v * w[48 + j];
+                s4 += v * w[64 + j];
+                s5 += v * w[80 + j];
+                s6 += v * w[96 + j];
+                s7 += v * w[112 + j];
+            }
         }
-    }
-    for (; i < n; ++i, w += ESPT_AOT_BLOCK) {
-        const int32_t v = a[i];
-        s0 += v * w[0];
-        s1 += v * w[1];
-        s2 += v * w[2];
-        s3 += v * w[3];
-        s4 += v * w[4];
-        s5 += v * w[5];
-        s6 += v * w[6];
-        s7 += v * w[7];
+        for (; i < run_len; ++i, w += ESPT_AOT_BLOCK) {
+            const int32_t v = a[i];
+            s0 += v * w[0];
+            s1 += v * w[1];
+            s2 += v * w[2];
+            s3 += v * w[3];
+            s4 += v * w[4];
+            s5 += v * w[5];
+            s6 += v * w[6];
+            s7 += v * w[7];
+        }
     }
     acc[0] = s0;
     acc[1] = s1;

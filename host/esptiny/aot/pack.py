@@ -23,30 +23,34 @@ BLOCK = 8    # ESPT_AOT_BLOCK: output channels per pass
 CHUNK = 16   # ESPT_AOT_CHUNK: taps per unrolled chunk
 
 
-def blocked(rows: np.ndarray) -> np.ndarray:
-    """rows: int8 [channels, n] -> the same weights, flat, in the kernels' order: per block
-    of BLOCK channels, per CHUNK taps the BLOCK channels' CHUNK weights one after the other,
-    then the n % CHUNK taps left tap by tap (BLOCK weights each); the channels after the
-    last full block stay rows. Every block still takes BLOCK * n bytes, so channel c of a
-    tail row starts at c * n as before."""
+def blocked(rows: np.ndarray, run: int | None = None) -> np.ndarray:
+    """rows: [channels, n] -> the same weights, flat, in the kernels' order. n is made of
+    runs of `run` taps (a conv: one filter row, k_w * in_c; a fully connected layer: all n),
+    which the kernels read from contiguous input. Per block of BLOCK channels, per run: per
+    CHUNK taps the BLOCK channels' CHUNK weights one after the other, then the run's
+    run % CHUNK taps left tap by tap (BLOCK weights each). The channels after the last full
+    block stay rows. Every block takes BLOCK * n bytes, so channel c of a tail row starts
+    at c * n as before."""
     channels, n = rows.shape
-    full, whole = channels // BLOCK * BLOCK, n // CHUNK * CHUNK
-    b = rows[:full].reshape(-1, BLOCK, n)
-    head = b[:, :, :whole].reshape(len(b), BLOCK, whole // CHUNK, CHUNK).transpose(0, 2, 1, 3)
-    tail = b[:, :, whole:].transpose(0, 2, 1)
-    body = np.concatenate([head.reshape(len(b), BLOCK * whole), tail.reshape(len(b), BLOCK * (n - whole))], axis=1)
-    return np.concatenate([body.reshape(-1), rows[full:].reshape(-1)])
+    run = run or n
+    assert n % run == 0, (n, run)
+    blocks, whole = channels // BLOCK, run // CHUNK * CHUNK
+    b = rows[:blocks * BLOCK].reshape(blocks, BLOCK, n // run, run)
+    parts = []
+    for r in range(n // run):
+        seg = b[:, :, r, :]
+        head = seg[:, :, :whole].reshape(blocks, BLOCK, whole // CHUNK, CHUNK).transpose(0, 2, 1, 3)
+        parts += [head.reshape(blocks, BLOCK * whole), seg[:, :, whole:].transpose(0, 2, 1).reshape(blocks, BLOCK * (run - whole))]
+    body = np.concatenate(parts, axis=1) if blocks else np.zeros((0, 0), rows.dtype)
+    return np.concatenate([body.reshape(-1), rows[blocks * BLOCK:].reshape(-1)])
 
 
-def unblocked(flat: np.ndarray, channels: int, n: int) -> np.ndarray:
-    """The inverse of blocked(), for checking: int8 [channels, n]."""
-    full, whole = channels // BLOCK * BLOCK, n // CHUNK * CHUNK
-    blocks = full // BLOCK
-    body = flat[:full * n].reshape(blocks, BLOCK * n)
-    head = body[:, :BLOCK * whole].reshape(blocks, whole // CHUNK, BLOCK, CHUNK).transpose(0, 2, 1, 3)
-    tail = body[:, BLOCK * whole:].reshape(blocks, n - whole, BLOCK).transpose(0, 2, 1)
-    rows = np.concatenate([head.reshape(blocks, BLOCK, whole), tail], axis=2).reshape(full, n)
-    return np.concatenate([rows, flat[full * n:].reshape(channels - full, n)])
+def unblocked(flat: np.ndarray, channels: int, n: int, run: int | None = None) -> np.ndarray:
+    """The inverse of blocked(): [channels, n]."""
+    order = blocked(np.arange(channels * n).reshape(channels, n), run)
+    rows = np.empty(channels * n, flat.dtype)
+    rows[order] = flat
+    return rows.reshape(channels, n)
 
 
 @dataclass(frozen=True)
