@@ -4,7 +4,12 @@
  * zero point; the int32 accumulator is then regrouped as
  *     (bias + input_offset * sum(w)) + sum(w * patch)
  * where the filled taps contribute w * (zp + input_offset) = 0, exactly as the reference's
- * skipped taps do, and the first term is one constant per channel (folded at export). */
+ * skipped taps do, and the first term is one constant per channel (folded at export).
+ *
+ * Fused with a max pool whose windows do not overlap, the maximum is taken over the int32
+ * accumulators and only the maximum is requantized: with no left shift the requantization
+ * (add, SaturatingRoundingDoublingHighMul by a multiplier >= 0, RoundingDivideByPOT, add,
+ * clamp) is non-decreasing in the accumulator, so the max commutes with it. */
 #include <string.h>
 
 #include "espt_aot.h"
@@ -65,22 +70,74 @@ static int8_t requant(const espt_aot_conv_t *p, int32_t acc, int oc)
     return (int8_t)espt_clamp(acc, rq->act_min, rq->act_max);
 }
 
-/* All output channels of one pixel from its patch, four channels at a time. */
-static void pixel(const espt_aot_conv_t *p, const int8_t *patch, int8_t *out, uint32_t n)
+/* Where a pixel's window is read from: k_h runs of k_w * in_c bytes, stride apart. Inside
+ * the image (and without dilation along the width) straight from the input, else from its
+ * im2col patch. */
+typedef struct {
+    const int8_t *a;
+    uint32_t stride;
+} window_t;
+
+static window_t window(const espt_aot_conv_t *p, const int8_t *in, int y, int x, int8_t *patch)
 {
-    const int8_t *w = p->weights;
-    int oc = 0;
-    for (; oc + 4 <= p->out_c; oc += 4) {
-        int32_t acc[4];
-        espt_dot4_s8(patch, w + (size_t)oc * n, w + (size_t)(oc + 1) * n, w + (size_t)(oc + 2) * n,
-                     w + (size_t)(oc + 3) * n, n, acc);
-        out[oc] = requant(p, acc[0], oc);
-        out[oc + 1] = requant(p, acc[1], oc + 1);
-        out[oc + 2] = requant(p, acc[2], oc + 2);
-        out[oc + 3] = requant(p, acc[3], oc + 3);
+    const int in_y0 = y * p->stride_h - p->pad_h;
+    const int in_x0 = x * p->stride_w - p->pad_w;
+    window_t win;
+    if (p->dilation_w == 1 && in_y0 >= 0 && in_y0 + (p->k_h - 1) * p->dilation_h < p->in_h &&
+        in_x0 >= 0 && in_x0 + p->k_w <= p->in_w) {
+        win.a = in + ((int32_t)in_y0 * p->in_w + in_x0) * p->in_c;
+        win.stride = (uint32_t)p->dilation_h * p->in_w * p->in_c;
+    } else {
+        im2col(p, in, y, x, patch);
+        win.a = patch;
+        win.stride = (uint32_t)p->k_w * p->in_c;
     }
-    for (; oc < p->out_c; ++oc) {
-        out[oc] = requant(p, espt_dot_s8(patch, w + (size_t)oc * n, n), oc);
+    return win;
+}
+
+/* The accumulators of channels oc.. of one pixel: eight at a time over the blocked
+ * weights, then the channels left (rows of n weights) four and one at a time. Returns how
+ * many it computed. */
+static int dots(const espt_aot_conv_t *p, window_t win, int oc, int32_t acc[ESPT_AOT_BLOCK])
+{
+    const uint32_t run = (uint32_t)p->k_w * p->in_c, n = run * p->k_h;
+    const int8_t *w = p->weights + (size_t)oc * n;
+    int r, j, count = 1;
+    if (oc + ESPT_AOT_BLOCK <= p->out_c) {
+        espt_dot8_s8(win.a, p->k_h, run, win.stride, w, acc);
+        return ESPT_AOT_BLOCK;
+    }
+    if (oc + 4 <= p->out_c) {
+        count = 4;
+    }
+    for (j = 0; j < count; ++j) {
+        acc[j] = 0;
+    }
+    for (r = 0; r < p->k_h; ++r) {
+        const int8_t *a = win.a + (size_t)r * win.stride, *wr = w + (size_t)r * run;
+        if (count == 4) {
+            int32_t t[4];
+            espt_dot4_s8(a, wr, wr + n, wr + 2 * (size_t)n, wr + 3 * (size_t)n, run, t);
+            for (j = 0; j < 4; ++j) {
+                acc[j] += t[j];
+            }
+        } else {
+            acc[0] += espt_dot_s8(a, wr, run);
+        }
+    }
+    return count;
+}
+
+/* All output channels of pixel (y, x). */
+static void pixel(const espt_aot_conv_t *p, window_t win, int8_t *out)
+{
+    int32_t acc[ESPT_AOT_BLOCK];
+    int oc, j, count;
+    for (oc = 0; oc < p->out_c; oc += count) {
+        count = dots(p, win, oc, acc);
+        for (j = 0; j < count; ++j) {
+            out[oc + j] = requant(p, acc[j], oc + j);
+        }
     }
 }
 
@@ -110,8 +167,7 @@ static void conv_row(const espt_aot_conv_t *p, const int8_t *in, int y, int8_t *
         return;
     }
     for (x = 0; x < p->out_w; ++x) {
-        im2col(p, in, y, x, scratch);
-        pixel(p, scratch, out_row + x * p->out_c, n);
+        pixel(p, window(p, in, y, x, scratch), out_row + x * p->out_c);
     }
 }
 
@@ -136,6 +192,68 @@ size_t espt_aot_conv_maxpool_scratch_bytes(const espt_aot_conv_t *conv,
     return (size_t)pool->k_h * conv->out_w * conv->out_c + row_scratch_bytes(conv);
 }
 
+/* Whether max-then-requantize gives the same bytes (see the top of the file), and the ring
+ * of rows (now unused) can hold one int32 per channel. */
+static int max_before_requant(const espt_aot_conv_t *conv, const espt_aot_pool_t *pool,
+                              size_t ring_bytes)
+{
+    int oc;
+    if (conv->packed || pool->stride_h < pool->k_h || pool->stride_w < pool->k_w ||
+        ring_bytes < (size_t)conv->out_c * sizeof(int32_t)) {
+        return 0;
+    }
+    for (oc = 0; oc < conv->out_c; ++oc) {
+        if (conv->rq.shift[oc] > 0) {
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* m[oc] = max(m[oc], accumulator of channel oc at this pixel) (or = when first). */
+static void pixel_max(const espt_aot_conv_t *p, window_t win, int32_t *m, int first)
+{
+    int32_t acc[ESPT_AOT_BLOCK];
+    int oc, j, count;
+    for (oc = 0; oc < p->out_c; oc += count) {
+        count = dots(p, win, oc, acc);
+        for (j = 0; j < count; ++j) {
+            if (first || acc[j] > m[oc + j]) {
+                m[oc + j] = acc[j];
+            }
+        }
+    }
+}
+
+/* Each pool window's conv pixels, max over their accumulators, one requantization. */
+static void conv_maxpool_acc(const espt_aot_conv_t *conv, const espt_aot_pool_t *pool,
+                             const int8_t *in, int8_t *out, int32_t *m, int8_t *patch)
+{
+    const int channels = pool->channels;
+    int py, px, fy, fx, c;
+    for (py = 0; py < pool->out_h; ++py) {
+        const int iy0 = py * pool->stride_h - pool->pad_h;
+        int fy0, fy1;
+        valid_taps(iy0, pool->in_h, pool->k_h, &fy0, &fy1);
+        for (px = 0; px < pool->out_w; ++px) {
+            const int ix0 = px * pool->stride_w - pool->pad_w;
+            int8_t *o = out + ((int32_t)py * pool->out_w + px) * channels;
+            int fx0, fx1, first = 1;
+            valid_taps(ix0, pool->in_w, pool->k_w, &fx0, &fx1);
+            for (fy = fy0; fy < fy1; ++fy) {
+                for (fx = fx0; fx < fx1; ++fx) {
+                    pixel_max(conv, window(conv, in, iy0 + fy, ix0 + fx, patch), m, first);
+                    first = 0;
+                }
+            }
+            for (c = 0; c < channels; ++c) {
+                const int32_t v = first ? INT8_MIN : requant(conv, m[c], c);
+                o[c] = (int8_t)espt_clamp(v, pool->act_min, pool->act_max);
+            }
+        }
+    }
+}
+
 void espt_aot_conv_maxpool_s8(const espt_aot_conv_t *conv, const espt_aot_pool_t *pool,
                               const int8_t *in, int8_t *out, int8_t *rows)
 {
@@ -145,6 +263,10 @@ void espt_aot_conv_maxpool_s8(const espt_aot_conv_t *conv, const espt_aot_pool_t
     int cached[ESPT_AOT_MAX_POOL_ROWS];
     const int channels = pool->channels;
     int py, px, s, c;
+    if (max_before_requant(conv, pool, (size_t)slots * (size_t)row_bytes)) {
+        conv_maxpool_acc(conv, pool, in, out, (int32_t *)(void *)rows, scratch);
+        return;
+    }
     for (s = 0; s < ESPT_AOT_MAX_POOL_ROWS; ++s) {
         cached[s] = -1;
     }

@@ -15,18 +15,28 @@ void espt_aot_fully_connected_s8(const espt_aot_fc_t *p, const int8_t *in, int8_
                                  int8_t *scratch)
 {
     const uint32_t n = p->in_depth;
-    uint32_t b, oc = 0;
-    if (!p->packed) { /* four outputs at a time: each input loaded once for four MACs */
+    uint32_t b, j, oc = 0;
+    if (!p->packed) { /* eight outputs at a time over the blocked weights, then four */
+        for (; oc + ESPT_AOT_BLOCK <= p->out_c; oc += ESPT_AOT_BLOCK) {
+            const int8_t *w = p->weights + (size_t)oc * n;
+            for (b = 0; b < p->batches; ++b) {
+                int32_t acc[ESPT_AOT_BLOCK];
+                int8_t *o = out + (size_t)b * p->out_c + oc;
+                espt_dot8_s8(in + (size_t)b * n, 1, n, 0, w, acc);
+                for (j = 0; j < ESPT_AOT_BLOCK; ++j) {
+                    o[j] = requant(p, acc[j], oc + j);
+                }
+            }
+        }
         for (; oc + 4 <= p->out_c; oc += 4) {
             const int8_t *w = p->weights + (size_t)oc * n;
             for (b = 0; b < p->batches; ++b) {
                 int32_t acc[4];
                 int8_t *o = out + (size_t)b * p->out_c + oc;
                 espt_dot4_s8(in + (size_t)b * n, w, w + n, w + 2 * (size_t)n, w + 3 * (size_t)n, n, acc);
-                o[0] = requant(p, acc[0], oc);
-                o[1] = requant(p, acc[1], oc + 1);
-                o[2] = requant(p, acc[2], oc + 2);
-                o[3] = requant(p, acc[3], oc + 3);
+                for (j = 0; j < 4; ++j) {
+                    o[j] = requant(p, acc[j], oc + j);
+                }
             }
         }
     }

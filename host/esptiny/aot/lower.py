@@ -208,12 +208,14 @@ class Lowering:
         return consts, (f"{{ .multiplier = {prefix}_multiplier, .shift = {prefix}_shift, "
                         f".output_offset = {out.zero_point}, .act_min = {lo}, .act_max = {hi} }}")
 
-    def weights(self, prefix: str, w: np.ndarray, rows: int) -> tuple:
-        """Weights as int8 rows or packed: (consts, weights expr, packed expr, packed struct)."""
+    def weights(self, prefix: str, w: np.ndarray, rows: int, run: int | None = None) -> tuple:
+        """Weights as blocked int8 rows (pack.blocked, runs of `run` taps) or packed: (consts,
+        weights expr, packed expr, packed struct)."""
         flat = w.reshape(rows, -1).astype(np.int8)
         p = packing.pack(flat) if self.pack_weights == "auto" else None
         if p is None:
-            return [Const("int8_t", f"{prefix}_weights", flat.reshape(-1), "weights")], \
+            order = packing.blocked(flat, run)
+            return [Const("int8_t", f"{prefix}_weights", order, "weights")], \
                 f"{prefix}_weights", "NULL", ""
         assert np.array_equal(packing.unpack(p, flat.shape[1]), flat)
         consts = [Const("uint8_t", f"{prefix}_indices", p.indices.reshape(-1), "weights"),

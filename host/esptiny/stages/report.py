@@ -132,6 +132,36 @@ def aot_rows(data: dict) -> list:
     return rows
 
 
+def energy_rows(data: dict) -> list:
+    """Energy per inference and battery life per variant and board (targets/energy.py):
+    estimates, each with its inputs."""
+    from ..targets import energy
+    rows = []
+    for e in energy.variant_table(data["variants"], data.get("bench") or {}):
+        rows.append({
+            "variant": e["variant"], "board": e["board"],
+            "latency ms": f"{e['latency_ms']:g} ({e['latency_source']})",
+            "active mA": "—" if e["active_ma"] is None else f"{e['active_ma']:g}",
+            "light-sleep mA": "—" if e["light_sleep_ma"] is None else f"{e['light_sleep_ma']:g}",
+            "energy / inference (estimate)": "—" if e["energy_mj"] is None else f"{e['energy_mj']:g} mJ",
+            "battery life at 1/s, 1,000 mAh (estimate)":
+                "—" if e["battery_hours"] is None else f"{e['battery_hours']:,} h ({e['battery_hours'] / 24:.1f} days)",
+            "missing": "; ".join(e["missing"]) or "—",
+        })
+    return rows
+
+
+def energy_notes() -> list:
+    """The currents' sources and the formula, once."""
+    from ..targets import energy
+    notes = [f"Estimate: energy = latency x active current x {energy.SUPPLY_V:g} V; battery life = "
+             f"{energy.BATTERY_MAH:,.0f} mAh / average current at one inference a second, light sleep "
+             "in between. Datasheet currents are the chip's alone (a dev board draws more)."]
+    for board, c in energy.CURRENTS.items():
+        notes.append(f"{board}: active {c.active_source}; light sleep {c.light_sleep_source}.")
+    return notes
+
+
 def _md_table(rows: list) -> list:
     if not rows:
         return []
@@ -157,6 +187,9 @@ def markdown(data: dict) -> str:
         lines += ["", "## Compiled C (engine aot) beside TFLite-Micro", "",
                   "Same inputs; outputs compared byte for byte with TFLite-Micro's host runtime. "
                   "Instruction counts and flash: `benchmarks/aot_vs_tflm.py`.", ""] + _md_table(aot_rows(data))
+    if energy_rows(data):
+        lines += ["", "## Energy per inference and battery life (estimate)", ""]
+        lines += [f"- {n}" for n in energy_notes()] + [""] + _md_table(energy_rows(data))
     if firmware_rows(data):
         lines += ["", "## Firmware projects", ""] + _md_table(firmware_rows(data))
     if data["bench"]:
@@ -245,6 +278,7 @@ def html(run: Run, data: dict) -> str:
                                                      intro=[x.replace("**", "") for x in intro(data)],
                                                      notes=view_notes(data),
                                                      firmware=firmware_rows(data), aot=aot_rows(data),
+                                                     energy=energy_rows(data), energy_notes=energy_notes(),
                                                      plot_size=PLOT_SIZE, plot_confusion=PLOT_CONFUSION)
 
 

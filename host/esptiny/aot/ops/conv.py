@@ -65,7 +65,7 @@ def conv_2d(low, k: int):
         low.refuse(k, f"grouped convolution ({ic} input channels, filters of depth {wc})")
     ph, pw, act, mults, shifts = _window_constants(low, k, o, x, y, w, kh, kw)
     p = f"l{k}"
-    consts, wexpr, pexpr, pstruct = low.weights(p, w.data, oc)
+    consts, wexpr, pexpr, pstruct = low.weights(p, w.data, oc, kw * ic)
     rq_consts, rq = low.requant_struct(p, mults, shifts, y, act)
     consts += [low.folded_bias(k, p, w.data, oc, x)] + rq_consts
     struct = pstruct + c_struct("espt_aot_conv_t", f"{p}_conv", [
