@@ -152,12 +152,13 @@ def performance(dut: wire.Dut, inputs: list, task: str, window_s: float, warmups
     that came out short is run again with a larger N (counted in reruns)."""
     w = WARMUPS.get(task, DEFAULT_WARMUPS) if warmups is None else int(warmups)
     dut.load(inputs[0])
-    n, t0 = 1, time.monotonic()
+    n, t0, calibrations = 1, time.monotonic(), 1
     cal = dut.infer(1, 0, timeout=timeout_s)
     while cal.elapsed_us < CALIBRATE_MIN_US and n < wire.limits()["MAX_COUNT"] // 10:
         n *= 10
         t0 = time.monotonic()
         cal = dut.infer(n, 0, timeout=timeout_s)
+        calibrations += 1
     per_us = max(cal.elapsed_us, 1) / n
     host_per_device_s = (time.monotonic() - t0) / max(cal.elapsed_us / 1e6, 1e-9)
     n = max(1, math.ceil(window_s * 1e6 * 1.05 / per_us))
@@ -181,7 +182,7 @@ def performance(dut: wire.Dut, inputs: list, task: str, window_s: float, warmups
     cycles = [x["cycles"] / x["iterations"] for x in windows if x["cycles"] is not None]
     return {"windows": windows, "warmups": w, "window_s_asked": window_s,
             "official_windows": all(x["elapsed_us"] >= OFFICIAL_WINDOW_S * 1e6 for x in windows),
-            "reruns": reruns, "median_throughput_per_s": median,
+            "reruns": reruns, "calibration_infers": calibrations, "median_throughput_per_s": median,
             "latency_ms": 1e3 / median if median > 0 else None,
             "cycles_per_inference": statistics.median(cycles) if cycles else None}
 
