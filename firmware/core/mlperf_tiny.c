@@ -28,7 +28,7 @@ static size_t db_size;                        /* N of the last `db load N` */
 static size_t db_pos;                         /* bytes loaded since */
 /* The input tensor when db holds float32 values for an 8-bit input (the reference
  * anomaly-detection form): quantized here. */
-static uint8_t staged[ESPT_MLPERF_DB_BYTES / 4u];
+static uint8_t staged[ESPT_MLPERF_INPUT_XOR ? ESPT_MLPERF_DB_BYTES : ESPT_MLPERF_DB_BYTES / 4u];
 static uint8_t out[ESPT_MLPERF_OUT_BYTES];
 static int have_results;
 
@@ -495,8 +495,13 @@ static const uint8_t *input_tensor(void)
         error_end();
         return NULL;
     }
-    if (db_size == model.input.bytes)
+    if (db_size == model.input.bytes && ESPT_MLPERF_INPUT_XOR == 0u)
         return db;
+    if (db_size == model.input.bytes && db_size <= sizeof staged) {
+        for (i = 0; i < db_size; i++)
+            staged[i] = (uint8_t)(db[i] ^ ESPT_MLPERF_INPUT_XOR);
+        return staged;
+    }
     if (is_8bit(model.input.dtype) && n > 0 && db_size == 4u * (size_t)n && n <= sizeof staged) {
         for (i = 0; i < n; i++)
             staged[i] = quantize8(value_at(db, ESPT_DTYPE_FLOAT32, i, 1.0f, 0),

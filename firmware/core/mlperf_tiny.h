@@ -36,6 +36,12 @@ extern "C" {
 #endif
 /* What `profile` reports as m-profile-[...]. */
 #define ESPT_MLPERF_PROFILE "ULPMark for tinyML Firmware V0.0.1"
+/* XORed into every input byte loaded in the tensor's own form. 0x80 turns the official
+ * data sets' uint8 pixels (image classification, visual wake words) into the int8 input
+ * the reference firmware makes of them (pixel - 128). */
+#ifndef ESPT_MLPERF_INPUT_XOR
+#define ESPT_MLPERF_INPUT_XOR 0x00u
+#endif
 /* ESPT_MLPERF_MODEL ("ic01", "kws01", "vww01", "ad01") may be defined to name the task
  * `profile` reports; otherwise it is told from the input tensor's shape. */
 
