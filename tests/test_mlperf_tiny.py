@@ -170,6 +170,12 @@ def test_anomaly_detection_on_native(ad_run):
     scores = np.array([float("%0.3f" % mt.anomaly_score(out[i], x[i], out_d, in_d)) for i in range(N_IMAGES)])
     assert y.sum() == N_IMAGES // 2
     assert s["accuracy"]["auc"] == pytest.approx(pairwise_auc(y, scores))
+    # The report's section: the headline and results.txt as written.
+    from esptiny.stages import report
+    sec = report.mlperf_tiny_sections(ad_run, ad_run.manifest()["stages"]["mlperf_tiny"]["results"])
+    assert sec["int8-native"]["results_txt"] == ad_run.file(s["results_txt"]).read_text()
+    assert sec["int8-native"]["figures"]["identical_to_tflm"] is True
+    assert sec["int8-native"]["figures"]["source"] == s["source"]
 
 
 def test_keyword_spotting_on_native(kws_run):
