@@ -111,7 +111,11 @@ class Dut:
             if time.monotonic() > deadline:
                 return None
             try:
-                chunk = self.port.read(4096)
+                # One byte (waiting at most the port's 50 ms), then whatever else is there:
+                # a read of a fixed size would wait out the time-out on every line.
+                chunk = self.port.read(1)
+                if chunk and self.port.in_waiting:
+                    chunk += self.port.read(self.port.in_waiting)
             except (serial.SerialException, OSError) as e:
                 raise DeviceError(f"{self.url}: the link failed: {e}") from None
             self._buf += chunk
