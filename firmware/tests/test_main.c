@@ -14,5 +14,6 @@ int main(int argc, char **argv)
     test_protocol(argv[1]);
     test_device();
     test_tflm_status();
+    test_mlperf_tiny();
     return check_summary();
 }

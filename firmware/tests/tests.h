@@ -5,5 +5,6 @@
 void test_protocol(const char *vectors_path);
 void test_device(void);
 void test_tflm_status(void);
+void test_mlperf_tiny(void);
 
 #endif

@@ -4,7 +4,7 @@
  * reads around Invoke would subtract one core's counter from the other's. On the
  * dual-core ESP32 and ESP32-S3 the task runs on core 1 (APP CPU), leaving core 0 to
  * ESP-IDF's own tasks (esp_timer, IPC); the single-core ESP32-C3 has only core 0. */
-#include "device.h"
+#include "firmware_main.h"
 
 #include <stddef.h>
 
@@ -39,7 +39,7 @@ static void firmware_task(void *arg)
     for (;;) {
         /* Returns only on a fatal link error: start over (board and engine keep their
          * state; the host sees a new READY frame and resends what was in flight). */
-        (void)espt_device_main();
+        (void)espt_firmware_main();
         vTaskDelay(pdMS_TO_TICKS(100));
     }
 }

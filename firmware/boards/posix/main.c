@@ -1,5 +1,6 @@
 /* firmware-native: the portable firmware core and one engine as a host process,
- * serving the esptiny protocol on a pseudo-terminal, a descriptor or a device. */
+ * serving the esptiny protocol (or, built with -DESPT_PROTOCOL_MLPERF_TINY=1, the MLPerf
+ * Tiny one) on a pseudo-terminal, a descriptor or a device. */
 #define _POSIX_C_SOURCE 200809L
 
 #include <errno.h>
@@ -11,11 +12,15 @@
 #include <unistd.h>
 
 #include "board_posix.h"
-#include "device.h"
+#include "firmware_main.h"
 
 static const char usage[] =
     "usage: firmware-native --pty | --fd N | --stdio | DEVICE\n"
+#if defined(ESPT_PROTOCOL_MLPERF_TINY) && ESPT_PROTOCOL_MLPERF_TINY
+    "Serve the MLPerf Tiny benchmark's serial protocol (docs/mlperf-tiny.md) with the firmware core.\n"
+#else
     "Serve the esptiny serial protocol (docs/protocol.md) with the firmware core.\n"
+#endif
     "  --pty     create a pseudo-terminal, print 'PTY <slave path>' on stdout, wait for\n"
     "            the host to open it, serve until the host closes it\n"
     "  --fd N    serve on descriptor N (a socket or a tty) until end of file\n"
@@ -81,7 +86,7 @@ int main(int argc, char **argv)
         return 1;
     }
 
-    rc = espt_device_main();
+    rc = espt_firmware_main();
     if (espt_posix_board_link_closed())
         return 0;
     fprintf(stderr, "firmware-native: link failed (%d)\n", rc);

@@ -13,7 +13,7 @@
 #include <string.h>
 
 #include "board.h"
-#include "device.h"
+#include "firmware_main.h"
 #include "qemu_rv32.h"
 #include "uart16550.h"
 
@@ -110,8 +110,8 @@ void __attribute__((noreturn)) espt_qemu_cstart(void)
     memcpy(__data_start, __data_source, (size_t)(__data_end - __data_start));
     memset(__bss_start, 0, (size_t)(__bss_end - __bss_start));
     pmp_setup();
-    int rc = espt_device_main();
-    uart_puts("\r\nespt-qemu: espt_device_main returned ");
+    int rc = espt_firmware_main();
+    uart_puts("\r\nespt-qemu: the device loop returned ");
     uart_hex((uint32_t)rc);
     uart_puts("\r\n");
     espt_qemu_exit(ESPT_QEMU_EXIT_DEVICE_RETURNED);

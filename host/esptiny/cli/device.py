@@ -89,14 +89,36 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
 @click.option("--resume", is_flag=True, help="Continue the partial result an interrupted bench kept.")
 @click.option("--sim-baud", type=click.IntRange(min=0),
               help="Link rate a --port sim board emulates [default: --baud]; 0: no pacing.")
-def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud):
+@click.option("--protocol", type=click.Choice(["esptiny", "mlperf-tiny"]), default="esptiny",
+              show_default=True,
+              help="mlperf-tiny: drive a firmware exported with --protocol mlperf-tiny as the MLPerf "
+                   "Tiny runner does (docs/mlperf-tiny.md); one --port (native, qemu-rv32 or a board).")
+@click.option("--mode", type=click.Choice(["performance", "accuracy", "both"]), default="both",
+              show_default=True, help="With --protocol mlperf-tiny: the runner's modes to run.")
+@click.option("--window-seconds", type=click.FloatRange(min=0, min_open=True), default=10.0,
+              show_default=True,
+              help="With --protocol mlperf-tiny: the least device time of each performance window "
+                   "(the benchmark's rule is 10 s; a shorter one is recorded as not meeting it).")
+@click.option("--warmups", type=click.IntRange(min=0),
+              help="With --protocol mlperf-tiny: W of `infer N W` [default: the runner's, per task].")
+def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud,
+          protocol, mode, window_seconds, warmups):
     """Benchmark RUN's VARIANT on boards over serial: on-device accuracy, agreement with
     the TFLite interpreter and TFLite-Micro's host runtime, latency, throughput.
 
     Writes bench/<variant>-<port>.json and plots into RUN and adds them to its report.
     With no --port (or --port sim) a virtual board is started for the run."""
-    from ..stages.bench import run_bench
     from ..stages.run import Run
+    if protocol == "mlperf-tiny":
+        from ..stages.bench.mlperf_tiny import run_mlperf
+        if len(ports) > 1 or resume:
+            raise click.UsageError("--protocol mlperf-tiny takes one --port and no --resume")
+        run_mlperf(Run(run_dir), variant, port=ports[0] if ports else "native", mode=mode,
+                   limit=limit, window_s=window_seconds, warmups=warmups,
+                   baud=baud, reset=reset,
+                   timeout=max(timeout, 30.0), ready_timeout=ready_timeout)
+        return
+    from ..stages.bench import run_bench
     run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
               reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
               resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})

@@ -2,6 +2,7 @@
 import click
 
 from ..targets.boards import BOARDS
+from ..link.mlperf_tiny import PROTOCOLS
 from ..targets.export import CONSOLES, ENGINES
 
 PROJECT_DIR = click.argument("project", metavar="DIR", type=click.Path(file_okay=False))
@@ -31,7 +32,11 @@ TIMEOUT = click.option("--timeout", type=click.FloatRange(min=1), metavar="SECON
 @click.option("--console", type=click.Choice(CONSOLES),
               help="Serial link [default: per board: uart on esp32 and esp32c3, usb-serial-jtag "
                    "on esp32s3, the DevKitC-1's port marked USB].")
-def export(run_dir, variant, board, engine, out, into_repo, console):
+@click.option("--protocol", type=click.Choice(PROTOCOLS), default="esptiny", show_default=True,
+              help="The serial protocol the firmware speaks: esptiny's (docs/protocol.md) or the "
+                   "MLPerf Tiny benchmark's (docs/mlperf-tiny.md), for its official runner and "
+                   "`esptiny bench --protocol mlperf-tiny`.")
+def export(run_dir, variant, board, engine, out, into_repo, console, protocol):
     """Export RUN's model as a PlatformIO project for an ESP32 board.
 
     \b
@@ -45,7 +50,7 @@ def export(run_dir, variant, board, engine, out, into_repo, console):
     if into_repo and out:
         raise click.UsageError("--into-repo writes firmware/model/; leave out --out")
     run_export(Run(run_dir), variant=variant, board=board, engine=engine, out=out,
-               into_repo=into_repo, console=console)
+               into_repo=into_repo, console=console, protocol=protocol)
 
 
 @click.command()

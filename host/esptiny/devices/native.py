@@ -24,9 +24,10 @@ EXE = "firmware-native"
 START_TIMEOUT_S = 10.0
 
 
-def build(model_bytes: bytes, build_dir) -> Path:
-    """Build firmware-native for this model into build_dir (skipped when the model's C
-    and every firmware source are what the last build used)."""
+def build(model_bytes: bytes, build_dir, protocol: str = "esptiny") -> Path:
+    """Build firmware-native for this model into build_dir (skipped when the model's C,
+    the protocol and every firmware source are what the last build used). protocol:
+    esptiny's (docs/protocol.md) or "mlperf-tiny" (docs/mlperf-tiny.md)."""
     from .. import aot
     from ..aot import host
     build_dir = Path(build_dir).resolve()
@@ -35,7 +36,7 @@ def build(model_bytes: bytes, build_dir) -> Path:
     aot.generate(bytes(model_bytes), gen)
     sources = [*host.engine_sources(gen), *sorted((paths.FIRMWARE / "core").glob("*.[ch]")),
                *sorted((paths.FIRMWARE / "boards" / "posix").glob("*.[ch]")), gen / "model_aot.h"]
-    digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in sources)).hexdigest()
+    digest = hashlib.sha256(protocol.encode() + b"".join(Path(f).read_bytes() for f in sources)).hexdigest()
     stamp = build_dir / "sources.sha256"
     if exe.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return exe
@@ -45,7 +46,8 @@ def build(model_bytes: bytes, build_dir) -> Path:
     cflags = " ".join(host.include_flags(gen))
     with atomic.atomic_path(exe) as tmp:
         toolchain.run([make, "--no-print-directory", "-C", paths.FIRMWARE, "native",
-                       f"ENGINE_SRCS={srcs}", f"ENGINE_CFLAGS={cflags}", f"OUT={tmp}"],
+                       f"ENGINE_SRCS={srcs}", f"ENGINE_CFLAGS={cflags}", f"OUT={tmp}",
+                       f"PROTOCOL={protocol}"],
                       "building the native firmware", log=build_dir / "build.log")
         os.chmod(tmp, 0o755)
     atomic.write_text(stamp, digest + "\n")
@@ -99,8 +101,8 @@ def _stop(proc):
 
 
 @contextmanager
-def port(model_bytes: bytes, build_dir):
+def port(model_bytes: bytes, build_dir, protocol: str = "esptiny"):
     """ports.py's "native": the model compiled into firmware-native, on a pty."""
-    exe = build(model_bytes, build_dir)
+    exe = build(model_bytes, build_dir, protocol)
     with serve(exe) as path:
         yield path

@@ -14,19 +14,27 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
+from ..errors import UserError
+
 
 @dataclass(frozen=True)
 class Target:
-    """What a started device carries: the model, and where its builds may live."""
+    """What a started device carries: the model, the protocol it speaks, and where its
+    builds may live."""
     model_path: Path
-    build_dir: Path     # each device builds into build_dir/<device name>
+    build_dir: Path     # each device builds into build_dir/<device name>[-<protocol>]
+    protocol: str = "esptiny"   # or "mlperf-tiny" (docs/mlperf-tiny.md)
 
     def build_for(self, device: str) -> Path:
-        return Path(self.build_dir) / device
+        suffix = "" if self.protocol == "esptiny" else f"-{self.protocol}"
+        return Path(self.build_dir) / f"{device}{suffix}"
 
 
 def _sim(target: Target, options):
     from . import sim
+    if target.protocol != "esptiny":
+        raise UserError(f"--port sim speaks esptiny's protocol only, not {target.protocol}: "
+                        f"use --port native or --port qemu-rv32")
     known = set(sim.SimOptions.__dataclass_fields__)
     opts = sim.SimOptions(**{k: v for k, v in (options or {}).items() if k in known})
     return sim.start(target.model_path, opts)
@@ -34,12 +42,12 @@ def _sim(target: Target, options):
 
 def _qemu_rv32(target: Target, options):
     from . import qemu
-    return qemu.port(target.model_path.read_bytes(), target.build_for("qemu_rv32"))
+    return qemu.port(target.model_path.read_bytes(), target.build_for("qemu_rv32"), target.protocol)
 
 
 def _native(target: Target, options):
     from . import native
-    return native.port(target.model_path.read_bytes(), target.build_for("native"))
+    return native.port(target.model_path.read_bytes(), target.build_for("native"), target.protocol)
 
 
 SPECIAL = {

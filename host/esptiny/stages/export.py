@@ -13,10 +13,10 @@ from .run import Run
 
 
 def export(run: Run, variant: str = "int8", board: str = "esp32", engine: str = "tflm", out=None,
-           into_repo: bool = False, console: str | None = None) -> dict:
+           into_repo: bool = False, console: str | None = None, protocol: str = "esptiny") -> dict:
     """Write the project (or, with into_repo, only firmware/model/); return what it wrote."""
     t_start = time.perf_counter()
-    project.check_options(board, engine, console, into_repo)
+    project.check_options(board, engine, console, into_repo, protocol)
     path = run.deployable_variant_path(variant)
     imported = run.variants()[variant].get("data")
     if imported is not None:  # an imported variant: the class names its data came with
@@ -27,9 +27,10 @@ def export(run: Run, variant: str = "int8", board: str = "esp32", engine: str = 
         except UserError:
             labels = None
     source = os.path.relpath(path, run.path.parent) if path.is_relative_to(run.path.parent) else str(path)
-    out = Path(out or run.path / "firmware" / f"{variant}-{board}-{engine}")
+    suffix = "" if protocol == "esptiny" else f"-{protocol}"
+    out = Path(out or run.path / "firmware" / f"{variant}-{board}-{engine}{suffix}")
     info = project.export_project(path.read_bytes(), out, variant, board, engine, labels, source,
-                                  into_repo, console)
+                                  into_repo, console, protocol)
     _record(run, info, time.perf_counter() - t_start)
     fit = info["fit"]
     say(f"exported {variant} for {board} ({project.ENGINES[engine]}) to {info['path']}: model "
@@ -40,7 +41,8 @@ def export(run: Run, variant: str = "int8", board: str = "esp32", engine: str = 
 
 def _record(run: Run, info: dict, seconds: float):
     """Keep each export's figures in the run manifest, keyed variant-board-engine."""
-    key = f"{info['variant']}-{info['board']}-{info['engine']}"
+    suffix = "" if info.get("protocol", "esptiny") == "esptiny" else f"-{info['protocol']}"
+    key = f"{info['variant']}-{info['board']}-{info['engine']}{suffix}"
     run.record("export", {"projects": {key: info}, "seconds": round(seconds, 2),
                           "finished": time.strftime("%Y-%m-%dT%H:%M:%S")}, merge="projects")
 

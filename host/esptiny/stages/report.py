@@ -31,8 +31,21 @@ def collect(run: Run) -> dict:
         "compress_options": stages.get("compress", {}).get("options", {}),
         "variants": ev["variants"],
         "bench": stages.get("bench", {}).get("results", {}),
+        "mlperf_tiny": mlperf_tiny_sections(run, stages.get("mlperf_tiny", {}).get("results", {})),
         "export": stages.get("export", {}),
     }
+
+
+def mlperf_tiny_sections(run: Run, results: dict) -> dict:
+    """`esptiny bench --protocol mlperf-tiny` results: the headline figures and the
+    runner-format results.txt beside them."""
+    out = {}
+    for key, r in results.items():
+        txt = run.file(r["results_txt"]) if r.get("results_txt") else None
+        out[key] = {"figures": {k: v for k, v in r.items() if k not in ("json", "results_txt")},
+                    "results_txt": txt.read_text() if txt is not None and txt.exists() else "",
+                    "path": r.get("results_txt")}
+    return out
 
 
 def intro(data: dict) -> list:
@@ -198,6 +211,14 @@ def markdown(data: dict) -> str:
             lines += [f"### {key}", "", "| figure | value |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in b.get("summary", {}).items()]
             lines += [f"![{p}]({p})" for p in b.get("plots", [])] + [""]
+    if data.get("mlperf_tiny"):
+        lines += ["", "## MLPerf Tiny protocol", "",
+                  "`esptiny bench --protocol mlperf-tiny` (docs/mlperf-tiny.md); each figure's "
+                  "source is named.", ""]
+        for key, m in data["mlperf_tiny"].items():
+            lines += [f"### {key}", "", "| figure | value |", "|---|---|"]
+            lines += [f"| {k} | {v} |" for k, v in m["figures"].items()]
+            lines += ["", f"{m['path']}:", "", "```", m["results_txt"].rstrip(), "```", ""]
     lines += ["", "## Stage wall time", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in data["stage_seconds"].items()]
     return "\n".join(lines) + "\n"

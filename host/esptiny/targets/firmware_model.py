@@ -8,6 +8,7 @@ import numpy as np
 
 from ..crc import crc32
 from ..errors import ModelRefused
+from ..link import mlperf_tiny
 from ..link import protocol as P
 from ..model.reader import Graph, Tensor
 
@@ -55,14 +56,23 @@ def _tensor(graph, index: int, role: str) -> Tensor:
     return t
 
 
-def read_model(data: bytes) -> Model:
+def read_model(data: bytes, protocol: str = "esptiny") -> Model:
+    """The model's one input and one output, checked against what `protocol` carries:
+    esptiny's one frame each way, or MLPerf Tiny's db buffer and result buffer
+    (firmware/core/mlperf_tiny.h)."""
     graph = Graph(data)
     if len(graph.inputs) != 1 or len(graph.outputs) != 1:
         raise ModelRefused(f"the firmware serves one input and one output; this model has "
                         f"{len(graph.inputs)} and {len(graph.outputs)}")
     model = Model(bytes(data), graph, graph.op_names(),
                   _tensor(graph, graph.inputs[0], "input"), _tensor(graph, graph.outputs[0], "output"))
-    if model.input.nbytes > MAX_PAYLOAD or model.output.nbytes > MAX_PAYLOAD - INFER_HEAD_BYTES:
+    if protocol == mlperf_tiny.PROTOCOL:
+        lim = mlperf_tiny.limits()
+        if model.input.nbytes > lim["DB_BYTES"] or model.output.nbytes > lim["OUT_BYTES"]:
+            raise ModelRefused(f"the model's input ({model.input.nbytes} B) or output "
+                               f"({model.output.nbytes} B) exceeds the MLPerf Tiny firmware's db "
+                               f"buffer ({lim['DB_BYTES']} B) or result buffer ({lim['OUT_BYTES']} B)")
+    elif model.input.nbytes > MAX_PAYLOAD or model.output.nbytes > MAX_PAYLOAD - INFER_HEAD_BYTES:
         raise ModelRefused(f"the model's input ({model.input.nbytes} B) or output ({model.output.nbytes} B) "
                         f"does not fit one protocol frame ({MAX_PAYLOAD} B payload)")
     return model
