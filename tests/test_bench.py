@@ -133,13 +133,13 @@ def test_board_with_another_model_is_refused(run, model, tmp_path):
     other.write_bytes(model + b"another build")  # same tensors, other bytes
     crc_board = f"{crc32(model + b'another build'):08x}"
     crc_ours = f"{crc32(model):08x}"
-    with sim.start(other, sim.SimOptions()) as url:
+    with sim.start(other, sim.SimOptions(), tmp_path / "build") as url:
         with pytest.raises(UserError, match=f"CRC32 {crc_board}.*CRC32 {crc_ours}"):
             bench.run_bench(run, "int8", ports=(url,), limit=10)
 
 
-def test_board_with_another_input_is_refused(run):
-    with sim.start(run.variant_path("float32"), sim.SimOptions()) as url:
+def test_board_with_another_input_is_refused(run, tmp_path):
+    with sim.start(run.variant_path("float32"), sim.SimOptions(), tmp_path / "build") as url:
         with pytest.raises(UserError, match=r"input is int8 \(1, 28, 28, 1\) but .* float32"):
             bench.run_bench(run, "int8", ports=(url,), limit=10)
 

@@ -1,18 +1,42 @@
 """What `--port` names: a device path or a pyserial URL, used as given, or a special name
 that starts a device for the bench (the virtual board, the native firmware, an emulated
-core).
+core), and where each one's figures come from (SOURCES).
 
-Each special name maps to a function(Target, options) returning a context manager that
-yields a pyserial URL and stops the device on exit; adding a device is one line in
-SPECIAL. `options` is a dict of device settings (for the virtual board: sim.SimOptions).
+Each special name maps to a Device: how to build it once and start it (a context manager
+yielding a pyserial URL, stopping the device on exit), how it reboots, and its source.
+`options` is a dict of device settings: the link emulation's (linkemu.LinkOptions, any
+device) and the virtual board's own (sim.SimOptions). When the link options ask for
+anything, devices/linkemu.py stands in front of the device.
 """
 from __future__ import annotations
 
 import re
 from contextlib import contextmanager, nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, fields
 from pathlib import Path
 from urllib.parse import urlparse
+
+from ..errors import UserError
+
+# Where a bench's figures come from: what runs the firmware, and what its timings mean.
+# `cycles`: what the replies' cycle count is, or None (and why) when it is not a counter.
+SOURCES = {
+    "board": {"label": "board", "what": "a serial device (the firmware on its chip)",
+              "latency": "measured on device", "cycles": "the chip's cycle counter"},
+    "virtual board": {"label": "virtual board",
+                      "what": "the firmware's C core with TFLite-Micro's host runtime, on this host",
+                      "latency": "host time (the virtual board)", "cycles": None,
+                      "no_cycles": "the virtual board has no cycle counter (host time only)"},
+    "native firmware": {"label": "native firmware",
+                        "what": "the firmware (C core, AOT engine) built for this host",
+                        "latency": "host time (the native firmware)", "cycles": None,
+                        "no_cycles": "the native firmware's counter is host nanoseconds, not cycles"},
+    "emulated core": {"label": "emulated core",
+                      "what": "the firmware on QEMU's RV32IMC core (-icount shift=0)",
+                      "latency": "emulated (QEMU -icount shift=0): microseconds are an estimate "
+                                 "at 160 MHz, CPI 1",
+                      "cycles": "instructions (minstret, QEMU -icount shift=0)"},
+}
 
 
 @dataclass(frozen=True)
@@ -27,25 +51,35 @@ class Target:
 
 def _sim(target: Target, options):
     from . import sim
-    known = set(sim.SimOptions.__dataclass_fields__)
-    opts = sim.SimOptions(**{k: v for k, v in (options or {}).items() if k in known})
-    return sim.start(target.model_path, opts)
+    opts = sim.SimOptions(**_pick(options, sim.SimOptions)).check()
+    build = target.build_for("sim")
+    return lambda: sim.start(target.model_path, opts, build)
 
 
 def _qemu_rv32(target: Target, options):
     from . import qemu
-    return qemu.port(target.model_path.read_bytes(), target.build_for("qemu_rv32"))
+    fw = qemu.build(target.model_path.read_bytes(), target.build_for("qemu_rv32"))
+    return lambda: qemu.serve(fw)
 
 
 def _native(target: Target, options):
     from . import native
-    return native.port(target.model_path.read_bytes(), target.build_for("native"))
+    exe = native.build(target.model_path.read_bytes(), target.build_for("native"))
+    return lambda: native.serve(exe)
+
+
+@dataclass(frozen=True)
+class Device:
+    prepare: object   # (Target, options) -> start(): a context manager yielding the URL
+    reboot: str       # linkemu: "reopen" (boots when its port is opened) or "restart"
+    source: str       # a SOURCES key
+    options: tuple = ()  # its own option classes, beyond the link's
 
 
 SPECIAL = {
-    "sim": _sim,
-    "qemu-rv32": _qemu_rv32,
-    "native": _native,
+    "sim": Device(_sim, "reopen", "virtual board", ("sim",)),
+    "qemu-rv32": Device(_qemu_rv32, "restart", "emulated core"),
+    "native": Device(_native, "restart", "native firmware"),
 }
 
 
@@ -53,19 +87,89 @@ def is_special(spec: str) -> bool:
     return spec in SPECIAL
 
 
+def source(spec: str) -> str:
+    """Where `spec`'s figures come from (a SOURCES key)."""
+    return SPECIAL[spec].source if spec in SPECIAL else "board"
+
+
+def _pick(options, cls) -> dict:
+    names = {f.name for f in fields(cls)}
+    return {k: v for k, v in (options or {}).items() if k in names}
+
+
+def option_classes(spec: str) -> list:
+    from . import linkemu, sim
+    own = {"sim": sim.SimOptions}
+    return [linkemu.LinkOptions] + [own[name] for name in SPECIAL[spec].options]
+
+
+def check_options(spec: str, options: dict) -> dict:
+    """options with every name known to `spec`'s device and every value of its type;
+    a one-line UserError otherwise. Values may be strings (`--device-option NAME=VALUE`)."""
+    if spec not in SPECIAL:
+        if options:
+            raise UserError(f"--device-option applies to a device esptiny starts "
+                            f"({', '.join(SPECIAL)}), not to {spec}")
+        return {}
+    types = {f.name: f for cls in option_classes(spec) for f in fields(cls)}
+    out = {}
+    for name, value in options.items():
+        if name not in types:
+            raise UserError(f"unknown option '{name}' for --port {spec}; it takes "
+                            f"{', '.join(sorted(types))}")
+        out[name] = _convert(name, value, types[name].default)
+    return out
+
+
+def _convert(name: str, value, default):
+    if not isinstance(value, str):
+        return value
+    try:
+        if name == "reset_after":
+            return tuple(int(v) for v in value.split(",") if v)
+        if isinstance(default, bool):
+            if value.lower() not in ("1", "0", "true", "false", "yes", "no", "on", "off"):
+                raise ValueError(value)
+            return value.lower() in ("1", "true", "yes", "on")
+        if isinstance(default, int) or name in ("hang_after", "arena_bytes"):
+            return int(value)
+        if isinstance(default, float):
+            return float(value)
+    except ValueError:
+        kind = "a comma-separated list of integers" if name == "reset_after" else \
+            "true or false" if isinstance(default, bool) else \
+            "a number" if isinstance(default, float) else "an integer"
+        raise UserError(f"device option {name}={value}: {kind} expected") from None
+    return value
+
+
 def link_paced(spec: str, options: dict | None = None) -> bool:
-    """Whether the link to `spec` runs at a baud rate: real ports do; a device started on
-    a pseudo-terminal does only when it emulates one (the virtual board's `baud`)."""
-    if spec == "sim":
+    """Whether the link to `spec` runs at a baud rate: real ports do; a device esptiny
+    starts does only when the link emulation paces it (a `baud`)."""
+    if spec in SPECIAL:
         return bool((options or {}).get("baud"))
-    return spec not in SPECIAL
+    return True
 
 
 def open_port(spec: str, target: Target, options: dict | None = None):
-    """Context manager yielding the pyserial URL for `spec`."""
-    if spec in SPECIAL:
-        return SPECIAL[spec](target, dict(options or {}))
-    return nullcontext(spec)
+    """Context manager yielding the pyserial URL for `spec` (with the link emulation in
+    front of a started device when `options` ask for it)."""
+    if spec not in SPECIAL:
+        return nullcontext(spec)
+    from . import linkemu
+    dev = SPECIAL[spec]
+    options = check_options(spec, dict(options or {}))
+    start = dev.prepare(target, options)
+    link = linkemu.LinkOptions(**_pick(options, linkemu.LinkOptions)).check()
+    if not link.active():
+        return start()
+    return _url_only(linkemu.front(start, link, dev.reboot))
+
+
+@contextmanager
+def _url_only(cm):
+    with cm as (url, _link):
+        yield url
 
 
 def label(spec: str) -> str:
@@ -92,8 +196,9 @@ def labels(specs) -> list:
 
 
 @contextmanager
-def opened_all(specs, target: Target, options=None):
-    """Start every special device among `specs`; yields their URLs in order."""
+def opened_all(specs, target: Target, options_for=lambda spec: {}):
+    """Start every special device among `specs` (options_for(spec): its options); yields
+    their URLs in order."""
     from contextlib import ExitStack
     with ExitStack() as stack:
-        yield [stack.enter_context(open_port(s, target, options)) for s in specs]
+        yield [stack.enter_context(open_port(s, target, options_for(s))) for s in specs]

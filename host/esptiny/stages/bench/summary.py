@@ -34,6 +34,7 @@ class Finished:
     partial: Path             # the partial result to remove
     seconds: float            # the whole stage
     target_board: str         # the board the variant was exported for (or the default)
+    sources: dict             # port label -> where its figures come from (ports.SOURCES)
 
 
 def record(f: Finished) -> dict:
