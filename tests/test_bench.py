@@ -73,7 +73,12 @@ def test_device_equals_tflite_micro_on_every_image(run, model, x, clean):
     assert not any(k.startswith("retry") for k in board["link"])
     lat = doc["latency_us"]
     assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["p99"] <= lat["max"]
-    assert doc["latency_source"] == "simulated (host time)"
+    # the virtual board: host time, no cycle counter, an unpaced pty (FAST): no figure made up
+    assert (doc["source"], doc["latency_source"]) == ("virtual board", "host time (virtual board)")
+    assert doc["latency_cycles"] is None and summary["latency_median_cycles"] is None
+    assert doc["counter"] is None and doc["counter_note"].startswith("none: the virtual board")
+    assert doc["throughput"]["link_efficiency"] is None and board["link_efficiency"] is None
+    assert "not paced" in board["link_efficiency_why_none"]
     assert doc["estimate"]["label"].startswith("estimate") and doc["estimate"]["macs"] > 0
     assert summary["accuracy"] == doc["accuracy"] and summary["device_vs_tflm_top1"] == 1.0
 

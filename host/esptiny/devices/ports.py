@@ -18,25 +18,42 @@ from urllib.parse import urlparse
 
 from ..errors import UserError
 
-# Where a bench's figures come from: what runs the firmware, and what its timings mean.
-# `cycles`: what the replies' cycle count is, or None (and why) when it is not a counter.
+# Where a bench's figures come from: what runs the firmware, what its microseconds are,
+# and what the replies' cycle field counts ("cycles", "instructions") or why it is no
+# counter (then no cycle figure is made: host time is not cycles).
 SOURCES = {
-    "board": {"label": "board", "what": "a serial device (the firmware on its chip)",
-              "latency": "measured on device", "cycles": "the chip's cycle counter"},
-    "virtual board": {"label": "virtual board",
-                      "what": "the firmware's C core with TFLite-Micro's host runtime, on this host",
-                      "latency": "host time (the virtual board)", "cycles": None,
-                      "no_cycles": "the virtual board has no cycle counter (host time only)"},
-    "native firmware": {"label": "native firmware",
-                        "what": "the firmware (C core, AOT engine) built for this host",
-                        "latency": "host time (the native firmware)", "cycles": None,
-                        "no_cycles": "the native firmware's counter is host nanoseconds, not cycles"},
-    "emulated core": {"label": "emulated core",
-                      "what": "the firmware on QEMU's RV32IMC core (-icount shift=0)",
+    "board": {"what": "a board: the firmware on its chip, over a serial device",
+              "latency": "measured on device", "counter": "cycles",
+              "counter_note": "the chip's cycle counter"},
+    "virtual board": {"what": "the virtual board: the firmware's C core with TFLite-Micro's host "
+                              "runtime, on this host",
+                      "latency": "host time (virtual board)", "counter": None,
+                      "counter_note": "none: the virtual board has no cycle counter"},
+    "native firmware": {"what": "the native firmware: the C core and AOT engine built for this host",
+                        "latency": "host time (native firmware)", "counter": None,
+                        "counter_note": "none: the POSIX board counts host nanoseconds, not cycles"},
+    "emulated core": {"what": "the emulated core: the firmware on QEMU's RV32IMC (-icount shift=0)",
                       "latency": "emulated (QEMU -icount shift=0): microseconds are an estimate "
                                  "at 160 MHz, CPI 1",
-                      "cycles": "instructions (minstret, QEMU -icount shift=0)"},
+                      "counter": "instructions",
+                      "counter_note": "retired instructions (minstret, QEMU -icount shift=0), not cycles"},
 }
+
+
+# What INFO's chip name says about the firmware's host (the C core's boards name it):
+# the virtual board "virtual-<chip>" (devices/sim.py), the POSIX board "posix-host",
+# the emulated core "qemu-rv32imc ..."; any other chip is a board.
+CHIP_PREFIXES = (("virtual-", "virtual board"), ("posix-", "native firmware"),
+                 ("qemu-", "emulated core"))
+
+
+def source_of(chip: str) -> str:
+    """Where a device's figures come from (a SOURCES key), from the chip its INFO names:
+    so a virtual board opened by its pty path is still a virtual board."""
+    for prefix, src in CHIP_PREFIXES:
+        if chip.startswith(prefix):
+            return src
+    return "board"
 
 
 @dataclass(frozen=True)
@@ -72,24 +89,18 @@ def _native(target: Target, options):
 class Device:
     prepare: object   # (Target, options) -> start(): a context manager yielding the URL
     reboot: str       # linkemu: "reopen" (boots when its port is opened) or "restart"
-    source: str       # a SOURCES key
     options: tuple = ()  # its own option classes, beyond the link's
 
 
 SPECIAL = {
-    "sim": Device(_sim, "reopen", "virtual board", ("sim",)),
-    "qemu-rv32": Device(_qemu_rv32, "restart", "emulated core"),
-    "native": Device(_native, "restart", "native firmware"),
+    "sim": Device(_sim, "reopen", ("sim",)),
+    "qemu-rv32": Device(_qemu_rv32, "restart"),
+    "native": Device(_native, "restart"),
 }
 
 
 def is_special(spec: str) -> bool:
     return spec in SPECIAL
-
-
-def source(spec: str) -> str:
-    """Where `spec`'s figures come from (a SOURCES key)."""
-    return SPECIAL[spec].source if spec in SPECIAL else "board"
 
 
 def _pick(options, cls) -> dict:

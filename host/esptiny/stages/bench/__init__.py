@@ -107,8 +107,7 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     ref_tflm = tflm_reference(run, variant, model, x)
     summary = record(Finished(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm,
                               sessions, labels, wall, settings, ppath,
-                              time.perf_counter() - t_start, board,
-                              {label: portmod.source(spec) for spec, label in zip(port_specs, labels)}))
+                              time.perf_counter() - t_start, latest_board(run, variant)))
     say(describe(variant, summary))
     return summary
 
