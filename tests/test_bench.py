@@ -183,3 +183,15 @@ def test_the_virtual_board_stands_for_the_exported_board(run, tmp_path):
         m = run.manifest()
         m["stages"].pop("export")
         run.manifest_path.write_text(json.dumps(m))
+
+
+def test_only_a_boards_results_are_on_device(run, clean):
+    """The report groups benches by source: the virtual board's are not "On-device"."""
+    from esptiny.stages import report
+    groups = report.bench_groups({"bench": run.stage("bench")["results"]})
+    titles = [t for t, _, _ in groups]
+    assert titles == ["Benchmark on the virtual board (not a device)"]
+    assert "int8@sim" in groups[0][2] and groups[0][1].startswith("the virtual board: the firmware's C core")
+    fake = {"bench": {"int8@ttyUSB0": {"summary": {"chip": "ESP32-S3", "source": "board"}},
+                      **run.stage("bench")["results"]}}
+    assert [t for t, _, _ in report.bench_groups(fake)][0] == "On-device benchmark"
