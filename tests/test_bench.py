@@ -73,7 +73,12 @@ def test_device_equals_tflite_micro_on_every_image(run, model, x, clean):
     assert not any(k.startswith("retry") for k in board["link"])
     lat = doc["latency_us"]
     assert 0 < lat["min"] <= lat["median"] <= lat["p90"] <= lat["p99"] <= lat["max"]
-    assert doc["latency_source"] == "simulated (host time)"
+    # the virtual board: host time, no cycle counter, an unpaced pty (FAST): no figure made up
+    assert (doc["source"], doc["latency_source"]) == ("virtual board", "host time (virtual board)")
+    assert doc["latency_cycles"] is None and summary["latency_median_cycles"] is None
+    assert doc["counter"] is None and doc["counter_note"].startswith("none: the virtual board")
+    assert doc["throughput"]["link_efficiency"] is None and board["link_efficiency"] is None
+    assert "not paced" in board["link_efficiency_why_none"]
     assert doc["estimate"]["label"].startswith("estimate") and doc["estimate"]["macs"] > 0
     assert summary["accuracy"] == doc["accuracy"] and summary["device_vs_tflm_top1"] == 1.0
 
@@ -133,13 +138,13 @@ def test_board_with_another_model_is_refused(run, model, tmp_path):
     other.write_bytes(model + b"another build")  # same tensors, other bytes
     crc_board = f"{crc32(model + b'another build'):08x}"
     crc_ours = f"{crc32(model):08x}"
-    with sim.start(other, sim.SimOptions()) as url:
+    with sim.start(other, sim.SimOptions(), tmp_path / "build") as url:
         with pytest.raises(UserError, match=f"CRC32 {crc_board}.*CRC32 {crc_ours}"):
             bench.run_bench(run, "int8", ports=(url,), limit=10)
 
 
-def test_board_with_another_input_is_refused(run):
-    with sim.start(run.variant_path("float32"), sim.SimOptions()) as url:
+def test_board_with_another_input_is_refused(run, tmp_path):
+    with sim.start(run.variant_path("float32"), sim.SimOptions(), tmp_path / "build") as url:
         with pytest.raises(UserError, match=r"input is int8 \(1, 28, 28, 1\) but .* float32"):
             bench.run_bench(run, "int8", ports=(url,), limit=10)
 
@@ -178,3 +183,15 @@ def test_the_virtual_board_stands_for_the_exported_board(run, tmp_path):
         m = run.manifest()
         m["stages"].pop("export")
         run.manifest_path.write_text(json.dumps(m))
+
+
+def test_only_a_boards_results_are_on_device(run, clean):
+    """The report groups benches by source: the virtual board's are not "On-device"."""
+    from esptiny.stages import report
+    groups = report.bench_groups({"bench": run.stage("bench")["results"]})
+    titles = [t for t, _, _ in groups]
+    assert titles == ["Benchmark on the virtual board (not a device)"]
+    assert "int8@sim" in groups[0][2] and groups[0][1].startswith("the virtual board: the firmware's C core")
+    fake = {"bench": {"int8@ttyUSB0": {"summary": {"chip": "ESP32-S3", "source": "board"}},
+                      **run.stage("bench")["results"]}}
+    assert [t for t, _, _ in report.bench_groups(fake)][0] == "On-device benchmark"

@@ -212,7 +212,7 @@ def test_run_tflite_through_the_cli(models, tmp_path):
                         str(models["reg"]), "--random", "20", "--bench-limit", "20", "--board", "esp32s3"],
                        capture_output=True, text=True, env=env, timeout=600)
     assert p.returncode == 0, p.stderr[-2000:]
-    assert "bench reg on virtual-esp32s3: 20 inputs, no labels" in p.stderr
+    assert "bench reg on virtual-esp32s3 (virtual board): 20 inputs, no labels" in p.stderr
     assert "100.00% identical outputs with TFLite-Micro's host runtime" in p.stderr
     md = (tmp_path / "r" / "report.md").read_text()
     assert "| reg | agreement only | no labels |" in md

@@ -42,27 +42,31 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
         hang_after, seed, arena_bytes, rx_buffer_bytes, boot_ms):
     """Run a virtual board carrying RUN's VARIANT until Ctrl-C.
 
-    It speaks the firmware's protocol (docs/protocol.md) on a pseudo-terminal, whose path
-    it prints, and infers with TFLite-Micro's host runtime. Like a dev board it boots
-    (boot text, then READY) whenever a host opens the port. Bench it from another shell:
+    It is the firmware's own C core (built for this host) with TFLite-Micro's host runtime
+    as its engine, behind the link emulation (pacing, faults, reboots), on a
+    pseudo-terminal whose path it prints. Like a dev board it boots (boot text, then
+    READY) whenever a host opens the port. Bench it from another shell:
 
     \b
       esptiny bench RUN --port /dev/pts/N
     """
+    from ..devices import linkemu
     from ..devices import sim as simmod
     from ..stages.run import Run
-    opts = simmod.SimOptions(chip=chip, baud=baud, corrupt_rate=corrupt_rate, drop_rate=drop_rate,
-                             fault_on=fault_on, reset_after=tuple(reset_after), hang_after=hang_after,
-                             seed=seed, arena_bytes=arena_bytes, rx_buffer_bytes=rx_buffer_bytes,
-                             boot_ms=boot_ms, listen=listen)
-    model = Run(run_dir).variant_path(variant).read_bytes()
+    run = Run(run_dir)
+    model_path = run.variant_path(variant)
+    board = simmod.SimOptions(chip=chip, arena_bytes=arena_bytes, rx_buffer_bytes=rx_buffer_bytes).check()
+    link = linkemu.LinkOptions(baud=baud, corrupt_rate=corrupt_rate, drop_rate=drop_rate,
+                               fault_on=fault_on, reset_after=tuple(reset_after), hang_after=hang_after,
+                               seed=seed, boot_ms=boot_ms, listen=listen, chip=chip).check()
 
     def announce(url):
         click.echo(url)
         click.echo(f"virtual {chip} carrying {variant}: bench it with "
                    f"`esptiny bench {run_dir} --variant {variant} --port {url}`; Ctrl-C stops it", err=True)
 
-    simmod.serve(model, opts, announce, log=lambda m: click.echo(f"sim: {m}", err=True))
+    linkemu.serve(lambda: simmod.start(model_path, board, run.path / "build" / variant / "sim"), link,
+                  "reopen", announce, log=lambda m: click.echo(f"sim: {m}", err=True))
 
 
 @click.command()
@@ -101,8 +105,13 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
                    "(the benchmark's rule is 10 s; a shorter one is recorded as not meeting it).")
 @click.option("--warmups", type=click.IntRange(min=0),
               help="With --protocol mlperf-tiny: W of `infer N W` [default: the runner's, per task].")
+@click.option("--device-option", "device_options", multiple=True, metavar="NAME=VALUE",
+              help="A setting of the devices the bench starts (sim, native, qemu-rv32): the link "
+                   "emulation in front of them (baud, corrupt_rate, drop_rate, fault_on, "
+                   "reset_after=N[,N...], hang_after, boot_ms, boot_text, seed) or the virtual "
+                   "board's (arena_bytes, rx_buffer_bytes, chip); repeatable.")
 def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud,
-          protocol, mode, window_seconds, warmups):
+          protocol, mode, window_seconds, warmups, device_options):
     """Benchmark RUN's VARIANT on boards over serial: on-device accuracy, agreement with
     the TFLite interpreter and TFLite-Micro's host runtime, latency, throughput.
 
@@ -111,8 +120,8 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
     from ..stages.run import Run
     if protocol == "mlperf-tiny":
         from ..stages.bench.mlperf_tiny import run_mlperf
-        if len(ports) > 1 or resume:
-            raise click.UsageError("--protocol mlperf-tiny takes one --port and no --resume")
+        if len(ports) > 1 or resume or device_options:
+            raise click.UsageError("--protocol mlperf-tiny takes one --port, no --resume and no --device-option")
         run_mlperf(Run(run_dir), variant, port=ports[0] if ports else "native", mode=mode,
                    limit=limit, window_s=window_seconds, warmups=warmups,
                    baud=baud, reset=reset,
@@ -121,7 +130,18 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
     from ..stages.bench import run_bench
     run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
               reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
-              resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})
+              resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud},
+              device_options=_name_values(device_options))
+
+
+def _name_values(items) -> dict:
+    out = {}
+    for item in items:
+        name, eq, value = item.partition("=")
+        if not eq or not name.strip():
+            raise click.BadParameter(f"'{item}' is not NAME=VALUE", param_hint="--device-option")
+        out[name.strip()] = value.strip()
+    return out
 
 
 COMMANDS = [sim, bench]

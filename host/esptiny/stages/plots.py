@@ -63,7 +63,7 @@ def confusion(cm, labels, path, title: str):
 
 def write_all(run, stem: str, doc: dict, micros) -> list:
     """Both plots beside the bench JSON; their paths relative to the run."""
-    where = f"{doc['variant']} on {'+'.join(doc['ports'])} ({doc['chip']})"
+    where = f"{doc['variant']} on {'+'.join(doc['ports'])} ({doc['chip']}, {doc['source']})"
     hist, cm = f"{stem}-latency.png", f"{stem}-confusion.png"
     latency_histogram(micros, run.file(hist), f"latency, {where}", doc["latency_source"],
                       doc.get("estimate"))

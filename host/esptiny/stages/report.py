@@ -5,6 +5,7 @@ import base64
 import json
 
 from .. import atomic
+from ..devices import ports
 from ..paths import TEMPLATES
 from ..progress import say
 from .run import Run
@@ -183,6 +184,24 @@ def _md_table(rows: list) -> list:
             + ["| " + " | ".join(r[c] for c in cols) + " |" for r in rows])
 
 
+BENCH_TITLES = {"board": "On-device benchmark",
+                "virtual board": "Benchmark on the virtual board (not a device)",
+                "native firmware": "Benchmark of the native firmware (this host, not a device)",
+                "emulated core": "Benchmark on the emulated core (QEMU, not a device)"}
+
+
+def bench_groups(data: dict) -> list:
+    """The bench results by where they came from, boards first: [(title, what, {key: entry})].
+    Only a board's results are "On-device"."""
+    groups = {}
+    for key, b in data["bench"].items():
+        summary = b.get("summary", {})
+        src = summary.get("source") or ports.source_of(summary.get("chip", ""))
+        groups.setdefault(src, {})[key] = b
+    return [(BENCH_TITLES[src], ports.SOURCES[src]["what"], groups[src])
+            for src in ports.SOURCES if src in groups]
+
+
 def markdown(data: dict) -> str:
     lines = [f"# esptiny report — {data['run']}", ""]
     lines += [x for sentence in intro(data) for x in (sentence, "")]
@@ -205,9 +224,9 @@ def markdown(data: dict) -> str:
         lines += [f"- {n}" for n in energy_notes()] + [""] + _md_table(energy_rows(data))
     if firmware_rows(data):
         lines += ["", "## Firmware projects", ""] + _md_table(firmware_rows(data))
-    if data["bench"]:
-        lines += ["", "## On-device benchmark", ""]
-        for key, b in data["bench"].items():
+    for title, what, entries in bench_groups(data):
+        lines += ["", f"## {title}", "", f"Source: {what}.", ""]
+        for key, b in entries.items():
             lines += [f"### {key}", "", "| figure | value |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in b.get("summary", {}).items()]
             lines += [f"![{p}]({p})" for p in b.get("plots", [])] + [""]
@@ -300,6 +319,7 @@ def html(run: Run, data: dict) -> str:
                                                      notes=view_notes(data),
                                                      firmware=firmware_rows(data), aot=aot_rows(data),
                                                      energy=energy_rows(data), energy_notes=energy_notes(),
+                                                     bench_groups=bench_groups(data),
                                                      plot_size=PLOT_SIZE, plot_confusion=PLOT_CONFUSION)
 
 

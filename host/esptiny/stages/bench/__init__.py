@@ -30,12 +30,16 @@ DEFAULT_BOARD = "esp32"
 
 def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, limit=None,
               reset: bool = True, retries: int = 10, timeout: float = 2.0,
-              ready_timeout: float = 10.0, resume: bool = False, sim_options=None) -> dict:
-    """Bench `variant` on the boards at `ports_` (several shard the test set) and record
+              ready_timeout: float = 10.0, resume: bool = False, sim_options=None,
+              device_options=None) -> dict:
+    """Bench `variant` on the boards at `ports` (several shard the test set) and record
     the figures in the run. Returns the summary recorded in the manifest.
 
-    sim_options: settings for boards the bench starts ("sim": sim.SimOptions fields);
-    by default they emulate the link at `baud`."""
+    device_options: settings for every device the bench starts (`--device-option`): the
+    link emulation in front of it (linkemu.LinkOptions: baud, faults, reboots, hangs) and
+    the virtual board's own (sim.SimOptions), by name; values may be strings.
+    sim_options: settings for the virtual board alone; by default its link is paced at
+    `baud`."""
     from ...model import tflite
     t_start = time.perf_counter()
     port_specs = [ports] if isinstance(ports, str) else list(ports)
@@ -70,7 +74,13 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
                         ready_timeout=ready_timeout)
     # A board esptiny starts stands for the chip the variant was exported for.
     board = latest_board(run, variant) or DEFAULT_BOARD
-    device_options = {"baud": baud, "chip": board, **(sim_options or {})}
+
+    def options_for(spec):
+        if spec == "sim":
+            return {"baud": baud, "chip": board, **(device_options or {}), **(sim_options or {})}
+        return dict(device_options or {}) if portmod.is_special(spec) else {}
+    for spec in dict.fromkeys(port_specs):  # bad options fail before any device starts
+        portmod.check_options(spec, options_for(spec))
 
     todo = deque(int(i) for i in np.flatnonzero(~results.done))
     todo_lock = threading.Lock()
@@ -82,10 +92,10 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     sessions = []
     wall = 0.0
     device = portmod.Target(run.variant_path(variant), run.path / "build" / variant)
-    with portmod.opened_all(port_specs, device, device_options) as urls:
+    with portmod.opened_all(port_specs, device, options_for) as urls:
         try:
             for spec, url, label in zip(port_specs, urls, labels):
-                sess = Session(url, label, settings, portmod.link_paced(spec, device_options))
+                sess = Session(url, label, settings, portmod.link_paced(spec, options_for(spec)))
                 sessions.append(sess)
                 sess.connect()
                 sess.check(variant, model, in_d, out_d)
@@ -97,7 +107,7 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     ref_tflm = tflm_reference(run, variant, model, x)
     summary = record(Finished(run, variant, model, crc, ds, y, results, ref_tflite, ref_tflm,
                               sessions, labels, wall, settings, ppath,
-                              time.perf_counter() - t_start, board))
+                              time.perf_counter() - t_start, latest_board(run, variant)))
     say(describe(variant, summary))
     return summary
 
