@@ -79,8 +79,13 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Bench only the first N test images.")
 @click.option("--reset/--no-reset", default=True, show_default=True,
               help="Reset the board through RTS (EN) with DTR (IO0) high on opening, as esptool does.")
-@click.option("--retries", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Resends allowed per image after CRC errors, losses, time-outs or a reboot.")
+@click.option("--retries", type=click.IntRange(min=0), default=None,
+              help="Resends allowed per image after CRC errors, losses, time-outs or a reboot "
+                   "[default: no bound; the run stops only when the link makes no progress].")
+@click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True,
+              help="Seconds without any image finished (or piece taken) before the run gives up; "
+                   "the port is reopened (the board reset) meanwhile when nothing comes back.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
               help="Seconds without any reply before what is in flight is resent (plus link time "
                    "and twice the slowest inference seen).")
@@ -89,7 +94,8 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
 @click.option("--resume", is_flag=True, help="Continue the partial result an interrupted bench kept.")
 @click.option("--sim-baud", type=click.IntRange(min=0),
               help="Link rate a --port sim board emulates [default: --baud]; 0: no pacing.")
-def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud):
+def bench(run_dir, variant, ports, baud, limit, reset, retries, stall_timeout, timeout, ready_timeout,
+          resume, sim_baud):
     """Benchmark RUN's VARIANT on boards over serial: on-device accuracy, agreement with
     the TFLite interpreter and TFLite-Micro's host runtime, latency, throughput.
 
@@ -99,6 +105,7 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
     from ..stages.run import Run
     run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
               reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
+              stall_timeout=stall_timeout,
               resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})
 
 
