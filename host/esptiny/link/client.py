@@ -74,8 +74,10 @@ class Session:
     def open(self):
         import serial
         try:
+            # pyserial's rfc2217:// refuses a write time-out on write()
+            write_timeout = None if self.url.lower().startswith("rfc2217://") else 10
             ser = serial.serial_for_url(self.url, do_not_open=True, baudrate=self.s.baud,
-                                        timeout=0, write_timeout=10, exclusive=True)
+                                        timeout=0, write_timeout=write_timeout, exclusive=True)
             ser.dtr = False  # opening must not hold the board in reset or in the bootloader
             ser.rts = False
             ser.open()
@@ -84,7 +86,8 @@ class Session:
         self.ser = ser
         try:
             self.fd = ser.fileno()
-        except (AttributeError, NotImplementedError, serial.SerialException):
+        except (AttributeError, NotImplementedError, OSError, serial.SerialException):
+            # (rfc2217:// raises io.UnsupportedOperation, an OSError)
             self.fd = None  # rfc2217:// and loop:// have no descriptor: poll instead
         if self.s.reset:
             self._reset_board()
