@@ -2,7 +2,8 @@
 opens a pseudo-terminal, this proxy forwards to firmware-native's own pty, pacing bytes as a
 UART at `baud` (10 bits a byte, full duplex; 0: no pacing) and drawing faults per byte from a
 seeded generator: `drop` loses a byte, `corrupt` changes it, both ways. `reboot_at`
-restarts the firmware process on the Nth request (frames from the host, that one lost, as on
+restarts the firmware process on the Nth request (well-formed frames from the host, after
+the faults; that one lost, as on
 a brown-out: the new process sends READY); `hang_at` stops forwarding anything from the Nth
 request on until the host reopens the port, which, as on a dev board's auto-reset circuit,
 restarts the firmware. A reboot's READY is left intact so the host can see it.
