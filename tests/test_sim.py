@@ -73,7 +73,7 @@ def test_info_describes_the_model(model):
     d = sim.Device(model, sim.SimOptions(chip="esp32c3", rx_buffer_bytes=2048))
     i = d.info
     d_in, d_out = tflite.io_details(model)
-    assert (i.status, i.engine, i.protocol_version) == (0, 0, 1)
+    assert (i.status, i.engine, i.protocol_version, i.pieces) == (0, 0, 2, False)  # no pieces yet
     assert i.model_crc32 == P.crc32(model) and i.model_bytes == len(model)
     assert (i.chip, i.cpu_mhz, i.rx_buffer_bytes, i.max_payload) == ("virtual-esp32c3", 160, 2048, 4096)
     assert i.input.shape == tuple(d_in["shape"]) and i.input.dtype == P.DTYPE_CODES["int8"]
