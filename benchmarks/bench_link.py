@@ -4,9 +4,11 @@ Benches the demo int8 model (runs/demo, made by `make demo`; without it a small 
 trained into a temporary run) on the virtual board (the firmware's C core with
 TFLite-Micro's host runtime) behind the link emulation (devices/linkemu.py) pacing bytes
 at 921600 baud both ways, on the first N test images (default 2,000: about 17 s of link
-time).
+time), and large_input_link_efficiency (benchmarks/large_input.py: the zoo's 96x96x3
+MobileNet, 27,648 B in pieces, over a paced link at the same baud; --large-n images, 0 to
+skip; its source is in large_input_source).
 
-    python benchmarks/bench_link.py [RUN] [-n N] [--baud B]
+    python benchmarks/bench_link.py [RUN] [-n N] [--baud B] [--large-n 30]
 
 The bench runs on a scratch copy of the run's manifest and int8 model, so the demo's own
 bench results are left as they are. Target: link_efficiency >= 0.95, where efficiency is
@@ -56,6 +58,7 @@ def main():
     ap.add_argument("run", nargs="?", default=str(paths.REPO / "runs" / "demo"))
     ap.add_argument("-n", type=int, default=2000, help="test images to bench")
     ap.add_argument("--baud", type=int, default=921600)
+    ap.add_argument("--large-n", type=int, default=30, help="images for large_input_link_efficiency")
     args = ap.parse_args()
     tmp = Path(tempfile.mkdtemp(prefix="esptiny-bench-link-"))
     try:
@@ -69,6 +72,12 @@ def main():
         s = bench.run_bench(run, "int8", ports=("sim",), baud=args.baud, limit=args.n)
         seconds = time.perf_counter() - t0
         doc = json.loads(run.file("bench/int8-sim.json").read_text())
+        large = None
+        if args.large_n:
+            import large_input
+            large = large_input.measure(large_input.zoo_run(tmp / "large", args.large_n),
+                                        n=args.large_n, baud=args.baud)
+            print(f"large input: {large}", file=sys.stderr)
         board, tp = doc["boards"]["sim"], doc["throughput"]
         eff = tp["link_efficiency"]
         print(f"{s['images']} images at {args.baud} baud: {tp['images_per_s']:.1f} images/s of "
@@ -97,6 +106,9 @@ def main():
             "retries": s["retries"],
             "bench_seconds": round(seconds, 1),
             "model": source,
+            "large_input_link_efficiency": large and large["efficiency"],
+            "target_large_input_link_efficiency": 0.9,
+            "large_input": large,
         }))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)

@@ -16,14 +16,15 @@ Per model, all measured on this host (models built and converted by tests/zoo.py
 - instr_ratio: x86-64 instructions per inference under valgrind's callgrind, AOT program
   / TFLite-Micro's host runtime, (count for 1+k inferences - count for 1) / k, as
   benchmarks/aot_vs_tflm.py counts them;
-- link efficiency on the virtual board (--port sim) for models whose input exceeds one
-  4 KB protocol frame: null while the link refuses them.
+- large_input_link_efficiency: the 96x96x3 MobileNet over a paced 921600-baud link
+  (benchmarks/large_input.py: the virtual board once it takes pieces, until then the native
+  firmware behind a paced link emulation; large_input.source says which).
 
 The last line is one JSON object: models, imported, evaluated, exported (counts),
 min_bit_exact_fraction, max_ram_ratio, all_fit_esp32s3, large_input_link_efficiency and
 the per-model figures. Targets now: every model imported, evaluated and exported, all
 fitting the ESP32-S3; min_bit_exact_fraction 1.0 and large_input_link_efficiency >= 0.9
-come with multi-frame tensors and the AOT compiler's missing ops.
+(min_bit_exact_fraction 1.0 once the AOT compiler has every op).
 """
 import argparse
 import json
@@ -38,19 +39,18 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # tests/zoo.py
 sys.path.insert(0, str(HERE))  # aot_vs_tflm's callgrind and flash measurements
 
 import aot_vs_tflm  # noqa: E402
+import large_input  # noqa: E402
 import zoo  # noqa: E402
 from esptiny import aot  # noqa: E402
 from esptiny.aot import host  # noqa: E402
 from esptiny.errors import UserError  # noqa: E402
 from esptiny.model import reader, tflm  # noqa: E402
-from esptiny.stages.bench import run_bench  # noqa: E402
 from esptiny.stages.evaluate import evaluate  # noqa: E402
 from esptiny.stages.export import export  # noqa: E402
 from esptiny.stages.importer import import_tflite  # noqa: E402
 from esptiny.stages.run import new_run  # noqa: E402
 from esptiny.targets import boards, fit  # noqa: E402
 
-LARGE_INPUT_BYTES = 4096  # one protocol frame's payload today
 
 
 def fits_s3(blob: bytes, aot_arena) -> dict:
@@ -113,12 +113,8 @@ def measure(name: str, run, work: Path, args) -> dict:
                 instr = aot_vs_tflm.instructions(blob, x1, runner, args.k, Path(d))
                 r["instructions_per_inference"] = instr
                 r["instr_ratio"] = instr["aot"] / instr["tflm"]
-    r["link_efficiency_sim"] = None
-    if args.bench and r["input_bytes"] > LARGE_INPUT_BYTES:
-        try:
-            r["link_efficiency_sim"] = run_bench(run, name, ports=("sim",), limit=args.bench)["link_efficiency"]
-        except UserError as e:
-            r["bench_sim"] = f"refused: {e}"
+    if args.bench and name == large_input.MODEL:
+        r["large_input"] = large_input.measure(run, name, n=args.bench, build_dir=work / "faultlink")
     return r
 
 
@@ -126,7 +122,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("-n", type=int, default=200, help="inputs per model (default 200)")
     ap.add_argument("-k", type=int, default=3, help="extra inferences counted under callgrind (default 3)")
-    ap.add_argument("--bench", type=int, default=50, help="inputs benched on sim for large-input models")
+    ap.add_argument("--bench", type=int, default=30,
+                    help="inputs benched for large_input_link_efficiency (0: skip)")
     ap.add_argument("--no-instructions", dest="instructions", action="store_false",
                     help="skip callgrind (instr_ratio null)")
     args = ap.parse_args()
@@ -142,7 +139,7 @@ def main():
                   f"ESP32-S3 fit {json.dumps(r['fit_esp32s3'])}", flush=True)
     exact = [r["bit_exact_fraction"] for r in per.values() if r["bit_exact_fraction"] is not None]
     ram = [r["ram_ratio"] for r in per.values() if r["ram_ratio"] is not None]
-    large = [r["link_efficiency_sim"] for r in per.values() if r["input_bytes"] > LARGE_INPUT_BYTES]
+    large = per.get(large_input.MODEL, {}).get("large_input")
     summary = {
         "models": len(per),
         "imported": sum(r["imported"] for r in per.values()),
@@ -154,7 +151,8 @@ def main():
         "min_bit_exact_fraction_compiled": min(exact) if exact else None,
         "max_ram_ratio": max(ram) if ram else None,
         "all_fit_esp32s3": all(v["fits"] for r in per.values() for v in r["fit_esp32s3"].values()),
-        "large_input_link_efficiency": (min(large) if large and None not in large else None),
+        "large_input_link_efficiency": large and large["efficiency"],
+        "large_input": large,
         "instructions_source": "x86-64 instructions, valgrind callgrind on this host",
         "per_model": per,
     }

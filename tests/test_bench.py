@@ -4,6 +4,7 @@ wrong boards and bad ports are one-line errors."""
 import json
 import os
 import shutil
+import time
 
 import numpy as np
 import pytest
@@ -105,6 +106,49 @@ def test_faults_and_a_reboot_change_nothing(run, clean):
     link = doc["boards"]["sim"]["link"]
     assert link["reboots"] == 1 and link["retry: reboot"] >= 1
     assert link["device crc"] > 0 and sum(v for k, v in link.items() if k.startswith("retry")) > 50
+
+
+def test_default_options_survive_a_noisy_link(run, clean):
+    """0.1% corruption and 0.1% drops each way on ~800-byte requests: with --retries 10 bench
+    gave up after 29 images (issue 12). The default policy resends until the link stops
+    making progress: every image done once, outputs identical to the clean run's."""
+    _, want = clean
+    noisy = dict(FAST, corrupt_rate=0.001, drop_rate=0.001, seed=7)
+    bench.run_bench(run, "int8", ports=("sim",), limit=N, sim_options=noisy)
+    doc = _doc(run)
+    assert doc["images"] == N and doc["boards"]["sim"]["images_this_run"] == N
+    assert doc["predictions"] == want["predictions"]
+    assert doc["device_vs_tflm"]["identical_outputs"] == 1.0  # as the clean run: byte for byte
+    link = doc["boards"]["sim"]["link"]
+    assert sum(v for k, v in link.items() if k.startswith("retry")) > N  # most requests were hit
+    assert "reopens" not in link  # frames kept coming: never mistaken for a hung board
+
+
+def test_a_hung_board_is_reopened(run, clean):
+    """A board that stops answering (hang_after) is reset by reopening the port, once."""
+    _, want = clean
+    bench.run_bench(run, "int8", ports=("sim",), limit=N, sim_options=dict(FAST, hang_after=150),
+                    timeout=0.5)
+    doc = _doc(run)
+    assert doc["predictions"] == want["predictions"] and doc["images"] == N
+    link = doc["boards"]["sim"]["link"]
+    assert link["reopens"] == 1 and "failed reopens" not in link
+
+
+def test_no_progress_gives_up_in_one_line(run, clean, monkeypatch):
+    """A board that stays hung (a reset that does not help): the run stops after the stall
+    time-out, saying so, and keeps its partial result."""
+    from esptiny.link import client
+    monkeypatch.setattr(client.Session, "reopen", lambda self: None)
+    t0 = time.monotonic()
+    with pytest.raises(UserError, match=r"made no progress for 3s .*giving up; \d+/500 images done, "
+                                        r"kept in .*--resume") as e:
+        bench.run_bench(run, "int8", ports=("sim",), limit=N, sim_options=dict(FAST, hang_after=100),
+                        timeout=0.3, stall_timeout=3)
+    assert "\n" not in str(e.value) and 3 <= time.monotonic() - t0 < 30
+    partial = json.loads(bench.partial_path(run, "int8").read_text())
+    assert 90 <= len(partial["done"]) <= 100
+    bench.partial_path(run, "int8").unlink()
 
 
 def test_interrupted_run_resumes(run, clean):

@@ -10,14 +10,14 @@ from hypothesis import strategies as st
 
 
 def _vectors():
-    frames, streams = [], []
+    kinds = {"frame": [], "stream": [], "transfer": []}
     for line in (DOCS / "protocol-vectors.txt").read_text().splitlines():
         if not line.strip() or line.startswith("#"):
             continue
         kind, name, *rest = line.split()
-        (frames if kind == "frame" else streams).append(pytest.param(*rest, id=name))
-    assert frames and streams
-    return frames, streams
+        kinds[kind].append(pytest.param(*rest, id=name))
+    assert all(kinds.values())
+    return kinds["frame"], kinds["stream"]
 
 
 FRAMES, STREAMS = _vectors()
@@ -89,6 +89,21 @@ def _vector_payload(name: str) -> bytes:
     return _hex(line.split()[4])
 
 
+def test_piece_vectors_pack_and_unpack():
+    """INPUT_PART, INPUT_ACK, OUTPUT_REQ and OUTPUT_PART as the vectors spell them."""
+    image = bytes(range(0x10, 0x20))
+    assert P.pack_input_part(7, 0, image[:6]) == _vector_payload("input_part_first")
+    assert P.pack_input_part(7, 6, image[6:11]) == _vector_payload("input_part_middle")
+    assert P.pack_input_part(7, 11, image[11:]) == _vector_payload("input_part_last")
+    assert P.unpack_input_ack(_vector_payload("input_ack")) == (7, 11)
+    assert P.pack_output_req(23, 4, 6) == _vector_payload("output_req")
+    assert P.unpack_output_part(_vector_payload("output_part")) == (23, 4, bytes.fromhex("7c7d7e7f8081"))
+    with pytest.raises(ValueError):
+        P.unpack_input_ack(b"\x00" * 5)
+    with pytest.raises(ValueError):
+        P.unpack_output_part(b"\x00" * 5)
+
+
 def test_info_vector_with_detail():
     """INFO of a board whose engine is not ready, detail last (docs/protocol.md)."""
     payload = _vector_payload("info_rsp_detail")
@@ -96,6 +111,7 @@ def test_info_vector_with_detail():
     assert (info.status, info.engine, info.model_crc32, info.model_bytes) == (3, 0, 0xDEADBEEF, 106232)
     assert (info.arena_bytes, info.arena_used_bytes, info.cpu_mhz) == (20192, 0, 240)
     assert (info.max_payload, info.rx_buffer_bytes) == (4096, 8214)
+    assert info.protocol_version == 2 and info.flags == P.INFO_FLAG_PIECES and info.pieces
     assert (info.input.shape, info.input.zero_point) == ((1, 28, 28, 1), -128)
     assert (info.output.shape, info.output.scale, info.output.zero_point) == ((1, 10), 0.125, 5)
     assert (info.chip, info.firmware_version) == ("esp32", "esptiny-fw 0.1.0")

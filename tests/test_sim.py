@@ -88,7 +88,7 @@ def test_info_describes_the_model(model_path, model, build):
         (rsp,) = h.events(1)
     i = P.Info.unpack(rsp.payload)
     d_in, d_out = tflite.io_details(model)
-    assert (i.status, i.engine, i.protocol_version, i.detail) == (0, 0, 1, "")
+    assert (i.status, i.engine, i.protocol_version, i.detail, i.pieces) == (0, 0, 2, "", True)
     assert i.model_crc32 == P.crc32(model) and i.model_bytes == len(model)
     assert (i.chip, i.cpu_mhz, i.rx_buffer_bytes, i.max_payload) == ("virtual-esp32c3", 160, 2048, 4096)
     assert i.firmware_version == "esptiny-fw 0.1.0"  # the C core's, firmware/core/device.h

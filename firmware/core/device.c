@@ -15,6 +15,18 @@ static uint8_t tx[ESPT_MAX_FRAME];       /* one reply, built in place at tx + 7 
 static uint8_t rx_chunk[ESPT_RX_CHUNK];
 static uint32_t quiet_since_ms;          /* when the device last heard (or gave up on) bytes */
 
+/* Tensors in pieces (docs/protocol.md): the input being written, contiguous from 0, and
+ * the output the last inference left, valid until the input is written again. */
+static struct {
+    int open;          /* a transfer is under way */
+    uint16_t tag;
+    uint32_t have;     /* bytes [0, have) of the input tensor hold this transfer's data */
+} piece_in;
+static struct {
+    int valid;
+    uint16_t tag;      /* the seq of the INFER_RSP that announced it */
+} piece_out;
+
 #define TX_PAYLOAD (tx + ESPT_HEADER_BYTES)
 
 /* ---- error texts without a printf ------------------------------------------ */
@@ -118,8 +130,8 @@ static int tensor_sound(espt_tensor_info_t *t)
     return sound && n == t->bytes;
 }
 
-/* An engine that reports ready must have tensors a frame can carry: input in one
- * INFER_REQ, output plus the 12-byte head in one INFER_RSP. Otherwise: model invalid. */
+/* An engine that reports ready must describe sound tensors (of any size: they travel
+ * in pieces when a frame cannot carry them). Otherwise: model invalid. */
 static void check_model(espt_model_info_t *m, int init_rc)
 {
     int in_ok = tensor_sound(&m->input);
@@ -128,9 +140,7 @@ static void check_model(espt_model_info_t *m, int init_rc)
         m->status = ESPT_STATUS_MODEL_INVALID;
     if (m->status == ESPT_STATUS_READY && init_rc != 0)
         m->status = ESPT_STATUS_MODEL_INVALID;
-    if (m->status == ESPT_STATUS_READY
-        && (!in_ok || !out_ok || m->input.bytes > ESPT_MAX_PAYLOAD
-            || m->output.bytes > ESPT_MAX_PAYLOAD - ESPT_INFER_HEAD_BYTES))
+    if (m->status == ESPT_STATUS_READY && (!in_ok || !out_ok))
         m->status = ESPT_STATUS_MODEL_INVALID;
     if (m->status != ESPT_STATUS_READY)
         m->arena_used_bytes = 0;
@@ -146,33 +156,32 @@ static int serve_info(uint16_t seq)
     f.cpu_mhz = espt_board_cpu_mhz();
     f.max_payload = (uint16_t)ESPT_MAX_PAYLOAD;
     f.rx_buffer_bytes = (uint16_t)(rx_bytes > 0xFFFFu ? 0xFFFFu : rx_bytes);
+    f.flags = ESPT_INFO_FLAG_PIECES;
     f.chip = espt_board_chip();
     f.firmware_version = ESPT_FIRMWARE_VERSION;
     return send_reply(ESPT_INFO_RSP, seq, espt_pack_info(TX_PAYLOAD, ESPT_MAX_PAYLOAD, &f));
 }
 
-static int serve_infer(const espt_event_t *ev)
+static int refuse_not_ready(uint16_t seq)
+{
+    text_t t;
+    t.n = 0;
+    text_str(&t, "not ready: ");
+    text_str(&t, status_name(model.status));
+    return send_error(seq, ESPT_ERR_NOT_READY, t.s);
+}
+
+/* The input tensor is whole: invoke, answer INFER_RSP with the output when the frame can
+ * carry it (else the head alone: the host asks for the output in pieces). */
+static int infer(uint16_t seq)
 {
     uint8_t *out = TX_PAYLOAD + ESPT_INFER_HEAD_BYTES;
+    size_t out_len = model.output.bytes <= ESPT_MAX_PAYLOAD - ESPT_INFER_HEAD_BYTES
+        ? (size_t)model.output.bytes : 0;
     uint64_t c0, c1, u0, u1;
-    text_t t;
     int rc;
-
-    t.n = 0;
-    if (model.status != ESPT_STATUS_READY) {
-        text_str(&t, "not ready: ");
-        text_str(&t, status_name(model.status));
-        return send_error(ev->seq, ESPT_ERR_NOT_READY, t.s);
-    }
-    if (ev->len != model.input.bytes) {
-        text_str(&t, "INFER_REQ of ");
-        text_u32(&t, ev->len);
-        text_str(&t, " bytes, input takes ");
-        text_u32(&t, model.input.bytes);
-        return send_error(ev->seq, ESPT_ERR_BAD_LENGTH, t.s);
-    }
-    if (espt_engine_set_input(ev->payload, ev->len) != 0)
-        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "set_input failed");
+    piece_in.open = 0;
+    piece_out.valid = 0;
     /* Only the invoke sits between the counter reads. */
     u0 = espt_board_micros();
     c0 = espt_board_cycles();
@@ -180,12 +189,122 @@ static int serve_infer(const espt_event_t *ev)
     c1 = espt_board_cycles();
     u1 = espt_board_micros();
     if (rc != 0)
-        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "invoke failed");
-    if (espt_engine_get_output(out, model.output.bytes) != 0)
-        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "get_output failed");
+        return send_error(seq, ESPT_ERR_INVOKE_FAILED, "invoke failed");
+    if (out_len > 0 && espt_engine_get_output(0, out, out_len) != 0)
+        return send_error(seq, ESPT_ERR_INVOKE_FAILED, "get_output failed");
+    piece_out.valid = 1;
+    piece_out.tag = seq;
     u1 -= u0;
     espt_pack_infer_head(TX_PAYLOAD, c1 - c0, u1 > 0xFFFFFFFFu ? 0xFFFFFFFFu : (uint32_t)u1);
-    return send_reply(ESPT_INFER_RSP, ev->seq, ESPT_INFER_HEAD_BYTES + (size_t)model.output.bytes);
+    return send_reply(ESPT_INFER_RSP, seq, ESPT_INFER_HEAD_BYTES + out_len);
+}
+
+static int serve_infer(const espt_event_t *ev)
+{
+    text_t t;
+    t.n = 0;
+    if (model.status != ESPT_STATUS_READY)
+        return refuse_not_ready(ev->seq);
+    if (ev->len != model.input.bytes) {
+        text_str(&t, "INFER_REQ of ");
+        text_u32(&t, ev->len);
+        text_str(&t, " bytes, input takes ");
+        text_u32(&t, model.input.bytes);
+        return send_error(ev->seq, ESPT_ERR_BAD_LENGTH, t.s);
+    }
+    piece_in.open = 0;
+    piece_out.valid = 0;
+    if (espt_engine_set_input(0, ev->payload, ev->len) != 0)
+        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "set_input failed");
+    return infer(ev->seq);
+}
+
+static int send_ack(uint16_t seq, uint16_t tag, uint32_t have)
+{
+    espt_put_u16(TX_PAYLOAD, tag);
+    espt_put_u32(TX_PAYLOAD + 2, have);
+    return send_reply(ESPT_INPUT_ACK, seq, ESPT_PIECE_HEAD_BYTES);
+}
+
+/* "piece at O+N past the tensor's B bytes" */
+static int refuse_piece(uint16_t seq, const char *what, uint32_t offset, uint32_t n, uint32_t bytes)
+{
+    text_t t;
+    t.n = 0;
+    text_str(&t, what);
+    text_str(&t, " at ");
+    text_u32(&t, offset);
+    text_str(&t, "+");
+    text_u32(&t, n);
+    text_str(&t, " past the tensor's ");
+    text_u32(&t, bytes);
+    text_str(&t, " bytes");
+    return send_error(seq, ESPT_ERR_BAD_LENGTH, t.s);
+}
+
+/* INPUT_PART: u16 tag, u32 offset, bytes. Taken only where it continues the transfer
+ * (offset 0 starts one); anything else is answered with what the device holds. */
+static int serve_input_part(const espt_event_t *ev)
+{
+    uint16_t tag;
+    uint32_t offset, n, skip;
+    if (model.status != ESPT_STATUS_READY)
+        return refuse_not_ready(ev->seq);
+    if (ev->len <= ESPT_PIECE_HEAD_BYTES)
+        return send_error(ev->seq, ESPT_ERR_BAD_LENGTH, "INPUT_PART without bytes");
+    tag = espt_get_u16(ev->payload);
+    offset = espt_get_u32(ev->payload + 2);
+    n = (uint32_t)ev->len - ESPT_PIECE_HEAD_BYTES;
+    if (offset > model.input.bytes || n > model.input.bytes - offset)
+        return refuse_piece(ev->seq, "piece", offset, n, model.input.bytes);
+    if (offset == 0) {
+        piece_in.open = 1;
+        piece_in.tag = tag;
+        piece_in.have = 0;
+    }
+    if (!piece_in.open || piece_in.tag != tag)
+        return send_ack(ev->seq, tag, 0);
+    if (offset > piece_in.have || offset + n <= piece_in.have) /* a gap, or a duplicate */
+        return send_ack(ev->seq, tag, piece_in.have);
+    skip = piece_in.have - offset;
+    piece_out.valid = 0;
+    if (espt_engine_set_input(piece_in.have, ev->payload + ESPT_PIECE_HEAD_BYTES + skip, n - skip) != 0) {
+        piece_in.open = 0;
+        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "set_input failed");
+    }
+    piece_in.have = offset + n;
+    if (piece_in.have < model.input.bytes)
+        return send_ack(ev->seq, tag, piece_in.have);
+    return infer(ev->seq);
+}
+
+/* OUTPUT_REQ: u16 tag, u32 offset, u16 len -> OUTPUT_PART: u16 tag, u32 offset, bytes. */
+static int serve_output_req(const espt_event_t *ev)
+{
+    uint16_t tag, n;
+    uint32_t offset;
+    text_t t;
+    t.n = 0;
+    if (model.status != ESPT_STATUS_READY)
+        return refuse_not_ready(ev->seq);
+    if (ev->len != ESPT_OUTPUT_REQ_BYTES)
+        return send_error(ev->seq, ESPT_ERR_BAD_LENGTH, "OUTPUT_REQ takes 8 bytes");
+    tag = espt_get_u16(ev->payload);
+    offset = espt_get_u32(ev->payload + 2);
+    n = espt_get_u16(ev->payload + 6);
+    if (!piece_out.valid || piece_out.tag != tag) {
+        text_str(&t, "no output for tag ");
+        text_u32(&t, tag);
+        return send_error(ev->seq, ESPT_ERR_NO_OUTPUT, t.s);
+    }
+    if (n == 0 || n > ESPT_MAX_PAYLOAD - ESPT_PIECE_HEAD_BYTES || offset > model.output.bytes
+        || n > model.output.bytes - offset)
+        return refuse_piece(ev->seq, "output piece", offset, n, model.output.bytes);
+    if (espt_engine_get_output(offset, TX_PAYLOAD + ESPT_PIECE_HEAD_BYTES, n) != 0)
+        return send_error(ev->seq, ESPT_ERR_INVOKE_FAILED, "get_output failed");
+    espt_put_u16(TX_PAYLOAD, tag);
+    espt_put_u32(TX_PAYLOAD + 2, offset);
+    return send_reply(ESPT_OUTPUT_PART, ev->seq, ESPT_PIECE_HEAD_BYTES + (size_t)n);
 }
 
 static int serve(const espt_event_t *ev)
@@ -210,6 +329,10 @@ static int serve(const espt_event_t *ev)
         return send_reply(ESPT_PONG, ev->seq, ev->len);
     case ESPT_INFER_REQ:
         return serve_infer(ev);
+    case ESPT_INPUT_PART:
+        return serve_input_part(ev);
+    case ESPT_OUTPUT_REQ:
+        return serve_output_req(ev);
     default:
         text_str(&t, "unknown type ");
         text_hex8(&t, ev->type);
@@ -253,6 +376,8 @@ int espt_device_init(void)
     if (rc != 0)
         return rc < 0 ? rc : -1;
     memset(&model, 0, sizeof model);
+    memset(&piece_in, 0, sizeof piece_in);
+    memset(&piece_out, 0, sizeof piece_out);
     rc = espt_engine_init(&model);
     check_model(&model, rc);
     espt_parser_init(&parser, (uint16_t)ESPT_MAX_PAYLOAD);

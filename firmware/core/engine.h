@@ -51,14 +51,16 @@ typedef struct {
  * fails, and returns info->status. Never aborts: a failure is reported over INFO. */
 int espt_engine_init(espt_model_info_t *info);
 
-/* Copy exactly info->input.bytes into the input tensor. 0 on success. */
-int espt_engine_set_input(const uint8_t *data, size_t n);
+/* Copy n bytes into the input tensor at offset (a piece of it: docs/protocol.md,
+ * "Tensors in pieces"); offset + n never exceeds info->input.bytes. 0 on success. */
+int espt_engine_set_input(size_t offset, const uint8_t *data, size_t n);
 
 /* Run the model. Only this call is timed. 0 on success. */
 int espt_engine_invoke(void);
 
-/* Copy exactly info->output.bytes out of the output tensor. 0 on success. */
-int espt_engine_get_output(uint8_t *out, size_t n);
+/* Copy n bytes of the output tensor from offset; offset + n never exceeds
+ * info->output.bytes. 0 on success. */
+int espt_engine_get_output(size_t offset, uint8_t *out, size_t n);
 
 #ifdef __cplusplus
 }

@@ -523,7 +523,7 @@ static const uint8_t *input_tensor(void)
  * every inference: an engine may reuse the input tensor's memory. */
 static int infer_once(const uint8_t *in)
 {
-    if (espt_engine_set_input(in, model.input.bytes) != 0 || espt_engine_invoke() != 0) {
+    if (espt_engine_set_input(0, in, model.input.bytes) != 0 || espt_engine_invoke() != 0) {
         have_results = 0;
         error_line("Inference failed");
         return -1;
@@ -540,7 +540,7 @@ static void cmd_results(void)
         error_line("No results: run 'infer N W' first");
         return;
     }
-    if (espt_engine_get_output(out, model.output.bytes) != 0) {
+    if (espt_engine_get_output(0, out, model.output.bytes) != 0) {
         error_line("Reading the output failed");
         return;
     }

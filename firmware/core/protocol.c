@@ -236,7 +236,7 @@ size_t espt_pack_info(uint8_t *out, size_t cap, const espt_info_fields_t *f)
     out[0] = ESPT_PROTOCOL_VERSION;
     out[1] = m->status;
     out[2] = m->engine;
-    out[3] = 0;
+    out[3] = f->flags;
     espt_put_u32(out + 4, m->model_crc32);
     espt_put_u32(out + 8, m->model_bytes);
     espt_put_u32(out + 12, m->arena_bytes);

@@ -105,6 +105,7 @@ typedef struct {
     uint32_t cpu_mhz;
     uint16_t max_payload;
     uint16_t rx_buffer_bytes;
+    uint8_t flags;                /* ESPT_INFO_FLAG_* */
     const char *chip;             /* NUL-terminated; cut to ESPT_INFO_STR_MAX */
     const char *firmware_version; /* NUL-terminated; cut to ESPT_INFO_STR_MAX */
 } espt_info_fields_t;

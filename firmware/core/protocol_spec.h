@@ -9,7 +9,7 @@
 #define ESPT_PROTOCOL_SPEC_H
 
 #define ESPT_SPEC_LIMITS(X)                                                          \
-    X(PROTOCOL_VERSION, 1)                                                           \
+    X(PROTOCOL_VERSION, 2)                                                           \
     X(MAGIC0, 0xA5)                                                                  \
     X(MAGIC1, 0x5A)                                                                  \
     X(HEADER_BYTES, 7)        /* magic, u8 type, u16 seq, u16 len */                \
@@ -21,17 +21,24 @@
     X(INFER_HEAD_BYTES, 12)   /* u64 cycles, u32 microseconds */                    \
     X(ERROR_TEXT_MAX, 64)                                                            \
     X(INFO_FIXED_BYTES, 64)                                                          \
-    X(INFO_STR_MAX, 63)
+    X(INFO_STR_MAX, 63)                                                              \
+    X(INFO_FLAG_PIECES, 1)    /* INFO's flags: INPUT_PART and OUTPUT_REQ are served */ \
+    X(PIECE_HEAD_BYTES, 6)    /* INPUT_PART, OUTPUT_PART, INPUT_ACK: u16 tag, u32 offset */ \
+    X(OUTPUT_REQ_BYTES, 8)    /* u16 tag, u32 offset, u16 len */
 
 /* Host -> device below 0x80, device -> host from 0x80. */
 #define ESPT_SPEC_FRAME_TYPES(X) \
     X(INFO_REQ, 0x01)            \
     X(INFER_REQ, 0x02)           \
     X(PING_REQ, 0x03)            \
+    X(INPUT_PART, 0x04)          \
+    X(OUTPUT_REQ, 0x05)          \
     X(READY, 0x80)               \
     X(INFO_RSP, 0x81)            \
     X(INFER_RSP, 0x82)           \
     X(PONG, 0x83)                \
+    X(INPUT_ACK, 0x84)           \
+    X(OUTPUT_PART, 0x85)         \
     X(ERROR, 0xEE)
 
 /* ERROR frames' codes. */
@@ -42,7 +49,8 @@
     X(UNKNOWN_TYPE, 4, "unknown type")           \
     X(BAD_LENGTH, 5, "bad length")               \
     X(NOT_READY, 6, "not ready")                 \
-    X(INVOKE_FAILED, 7, "invoke failed")
+    X(INVOKE_FAILED, 7, "invoke failed")         \
+    X(NO_OUTPUT, 8, "no output")
 
 /* INFO's and READY's status: why an engine is not ready. */
 #define ESPT_SPEC_STATUSES(X)                          \

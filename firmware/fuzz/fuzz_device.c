@@ -22,7 +22,10 @@
  *   - what it writes is exactly a run of well-formed, CRC-valid frames;
  *   - READY comes first, then exactly one reply per parser event, in order, with its
  *     seq; each reply is the one docs/protocol.md prescribes, byte for byte where the
- *     content is known (PONG echo, INFER outputs, INFO size and status).
+ *     content is known (PONG echo, INFER outputs, INFO size and status);
+ *   - pieces (INPUT_PART, OUTPUT_REQ) follow docs/protocol.md's rules, replayed here on
+ *     a model of the transfer state with its own copy of the input: every INPUT_ACK's
+ *     `have`, every output (whole or in pieces) equal to the engine's on that copy.
  * The parser's own decisions are pinned by the vectors in the unit tests; here a
  * second parser instance replays the link to say which events the device saw. */
 #include <stdio.h>
@@ -52,6 +55,15 @@ static reply_t replies[MAX_REPLIES];
 static espt_parser_t reference;
 static test_engine_config_t cfg;
 static uint8_t frame[ESPT_MAX_FRAME + 32];
+
+/* The transfer state as docs/protocol.md defines it, and the input it must have built. */
+static struct {
+    int open, out_valid;
+    uint16_t tag, out_tag;
+    uint32_t have;
+    uint8_t input[TEST_ENGINE_MAX_BYTES];
+    uint8_t output[TEST_ENGINE_MAX_BYTES];
+} model;
 
 #define REQUIRE(cond)                                                                        \
     do {                                                                                     \
@@ -160,10 +172,110 @@ static void queue_link(void)
     fake_board_input(wire.bytes + at, wire.n - at);
 }
 
+static void require_ack(const reply_t *r, uint16_t tag, uint32_t have)
+{
+    REQUIRE(r->type == ESPT_INPUT_ACK && r->len == ESPT_PIECE_HEAD_BYTES);
+    REQUIRE(espt_get_u16(r->payload) == tag && espt_get_u32(r->payload + 2) == have);
+}
+
+static void require_error(const reply_t *r, uint8_t code)
+{
+    REQUIRE(r->type == ESPT_ERROR && r->len >= 2 && r->payload[0] == code);
+}
+
+/* The input is whole (model.input): the reply is the engine's output or invoke failed. */
+static void require_inference(const espt_event_t *ev, const reply_t *r)
+{
+    int fits = cfg.output.bytes <= ESPT_MAX_PAYLOAD - ESPT_INFER_HEAD_BYTES;
+    model.open = 0;
+    model.out_valid = 0;
+    if (cfg.fail_invoke || (fits && cfg.fail_get_output)) {
+        require_error(r, ESPT_ERR_INVOKE_FAILED);
+        return;
+    }
+    test_engine_expected(model.input, cfg.input.bytes, model.output, cfg.output.bytes);
+    REQUIRE(r->type == ESPT_INFER_RSP);
+    REQUIRE(r->len == ESPT_INFER_HEAD_BYTES + (fits ? cfg.output.bytes : 0u));
+    REQUIRE(!fits || memcmp(r->payload + ESPT_INFER_HEAD_BYTES, model.output, cfg.output.bytes) == 0);
+    model.out_valid = 1;
+    model.out_tag = ev->seq;
+}
+
+static void check_input_part(const espt_event_t *ev, const reply_t *r)
+{
+    uint16_t tag;
+    uint32_t offset, n;
+    if (ev->len <= ESPT_PIECE_HEAD_BYTES) {
+        require_error(r, ESPT_ERR_BAD_LENGTH);
+        return;
+    }
+    tag = espt_get_u16(ev->payload);
+    offset = espt_get_u32(ev->payload + 2);
+    n = (uint32_t)ev->len - ESPT_PIECE_HEAD_BYTES;
+    if (offset > cfg.input.bytes || n > cfg.input.bytes - offset) {
+        require_error(r, ESPT_ERR_BAD_LENGTH);
+        return;
+    }
+    if (offset == 0) {
+        model.open = 1;
+        model.tag = tag;
+        model.have = 0;
+    }
+    if (!model.open || model.tag != tag) {
+        require_ack(r, tag, 0);
+        return;
+    }
+    if (offset > model.have || offset + n <= model.have) {
+        require_ack(r, tag, model.have);
+        return;
+    }
+    model.out_valid = 0;
+    if (cfg.fail_set_input) {
+        model.open = 0;
+        require_error(r, ESPT_ERR_INVOKE_FAILED);
+        return;
+    }
+    memcpy(model.input + model.have, ev->payload + ESPT_PIECE_HEAD_BYTES + (model.have - offset),
+           offset + n - model.have);
+    model.have = offset + n;
+    if (model.have < cfg.input.bytes)
+        require_ack(r, tag, model.have);
+    else
+        require_inference(ev, r);
+}
+
+static void check_output_req(const espt_event_t *ev, const reply_t *r)
+{
+    uint16_t tag, n;
+    uint32_t offset;
+    if (ev->len != ESPT_OUTPUT_REQ_BYTES) {
+        require_error(r, ESPT_ERR_BAD_LENGTH);
+        return;
+    }
+    tag = espt_get_u16(ev->payload);
+    offset = espt_get_u32(ev->payload + 2);
+    n = espt_get_u16(ev->payload + 6);
+    if (!model.out_valid || model.out_tag != tag) {
+        require_error(r, ESPT_ERR_NO_OUTPUT);
+        return;
+    }
+    if (n == 0 || n > ESPT_MAX_PAYLOAD - ESPT_PIECE_HEAD_BYTES || offset > cfg.output.bytes
+        || n > cfg.output.bytes - offset) {
+        require_error(r, ESPT_ERR_BAD_LENGTH);
+        return;
+    }
+    if (cfg.fail_get_output) {
+        require_error(r, ESPT_ERR_INVOKE_FAILED);
+        return;
+    }
+    REQUIRE(r->type == ESPT_OUTPUT_PART && r->len == ESPT_PIECE_HEAD_BYTES + n);
+    REQUIRE(espt_get_u16(r->payload) == tag && espt_get_u32(r->payload + 2) == offset);
+    REQUIRE(memcmp(r->payload + ESPT_PIECE_HEAD_BYTES, model.output + offset, n) == 0);
+}
+
 /* The reply the device owes for one event of the reference parser. */
 static void check_reply(const espt_event_t *ev, const reply_t *r)
 {
-    uint8_t want[16];
     REQUIRE(r->seq == ev->seq);
     if (ev->kind == ESPT_EVENT_ERROR) {
         REQUIRE(r->type == ESPT_ERROR && r->len >= 2 && r->payload[0] == ev->code);
@@ -174,23 +286,32 @@ static void check_reply(const espt_event_t *ev, const reply_t *r)
         REQUIRE(r->type == ESPT_INFO_RSP);
         REQUIRE(r->len == ESPT_INFO_FIXED_BYTES + 2 + strlen(FAKE_CHIP) + strlen(ESPT_FIRMWARE_VERSION));
         REQUIRE(r->payload[1] == cfg.init_status);
+        REQUIRE(r->payload[3] == ESPT_INFO_FLAG_PIECES);
         break;
     case ESPT_PING_REQ:
         REQUIRE(r->type == ESPT_PONG && r->len == ev->len);
         REQUIRE(ev->len == 0 || memcmp(r->payload, ev->payload, ev->len) == 0);
         break;
     case ESPT_INFER_REQ:
+    case ESPT_INPUT_PART:
+    case ESPT_OUTPUT_REQ:
         if (cfg.init_status != ESPT_STATUS_READY) {
-            REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_NOT_READY);
+            require_error(r, ESPT_ERR_NOT_READY);
+        } else if (ev->type == ESPT_INPUT_PART) {
+            check_input_part(ev, r);
+        } else if (ev->type == ESPT_OUTPUT_REQ) {
+            check_output_req(ev, r);
         } else if (ev->len != cfg.input.bytes) {
-            REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_BAD_LENGTH);
-        } else if (cfg.fail_set_input || cfg.fail_invoke || cfg.fail_get_output) {
-            REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_INVOKE_FAILED);
+            require_error(r, ESPT_ERR_BAD_LENGTH);
         } else {
-            REQUIRE(r->type == ESPT_INFER_RSP);
-            REQUIRE(r->len == ESPT_INFER_HEAD_BYTES + cfg.output.bytes);
-            test_engine_expected(ev->payload, ev->len, want, cfg.output.bytes);
-            REQUIRE(memcmp(r->payload + ESPT_INFER_HEAD_BYTES, want, cfg.output.bytes) == 0);
+            model.open = 0;
+            model.out_valid = 0;
+            if (cfg.fail_set_input) {
+                require_error(r, ESPT_ERR_INVOKE_FAILED);
+            } else {
+                memcpy(model.input, ev->payload, ev->len);
+                require_inference(ev, r);
+            }
         }
         break;
     default:
@@ -206,6 +327,7 @@ static void check_replies(long count)
     long k = 1;
     size_t i, g = 0;
     espt_parser_init(&reference, ESPT_MAX_PAYLOAD);
+    memset(&model, 0, sizeof model);
     for (i = 0; i <= wire.n; i++) {
         for (; g < wire.n_gaps && wire.gaps[g] == i; g++) {
             if (espt_parser_timeout(&reference, &ev)) {

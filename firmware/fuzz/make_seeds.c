@@ -110,6 +110,18 @@ int main(int argc, char **argv)
             rc |= write_seed(argv[2], name);
         }
     }
+    /* Transfers: each vector's requests as well-formed frames, under each engine config. */
+    for (i = 0; i < vec.n_transfers; i++) {
+        for (k = 0; k < sizeof engine_configs; k++) {
+            const char *cursor = vec.transfers[i].steps;
+            char reply[512];
+            begin(engine_configs[k], 1);
+            while (transfer_next_step(&cursor, chunk, sizeof chunk, &n, reply, sizeof reply) == 1)
+                put_bytes(chunk, n);
+            snprintf(name, sizeof name, "transfer-%s-%02x", vec.transfers[i].name, engine_configs[k]);
+            rc |= write_seed(argv[2], name);
+        }
+    }
     /* Records: every request type, right and wrong, under each engine failure. */
     for (i = 0; i < 16; i++)
         chunk[i] = (uint8_t)(i * 17);
@@ -120,6 +132,8 @@ int main(int argc, char **argv)
         put_record(0, 0x02, 3, 15, chunk, 15);           /* INFER_REQ, wrong size */
         put_record(0, 0x03, 4, 16, chunk, 16);           /* PING_REQ */
         put_record(0, 0x7F, 5, 0, NULL, 0);              /* unknown type */
+        put_record(0, 0x04, 9, 10, chunk, 10);           /* INPUT_PART, tag/offset 0, 4 bytes */
+        put_record(0, 0x05, 10, 8, chunk, 8);            /* OUTPUT_REQ */
         put_record(1, 0x03, 6, 5, chunk, 5);             /* bad CRC */
         put_record(0, 0x03, 7, ESPT_MAX_PAYLOAD + 1, NULL, 0); /* oversize */
         seed[seed_len++] = 0x02;                         /* raw: a partial header */

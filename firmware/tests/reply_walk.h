@@ -17,4 +17,9 @@ typedef struct {
  * *bad_offset set to where. */
 long walk_replies(const uint8_t *bytes, size_t n, reply_t *r, size_t cap, size_t *bad_offset);
 
+/* A reply in the transfer vectors' syntax: A:SEQ:TAG:HAVE, R:SEQ:OUTPUT_HEX,
+ * D:SEQ:TAG:OFFSET:HEX, E:SEQ:CODE, or ?:TYPE:SEQ for any other frame. 0, or -1 if
+ * it does not fit cap bytes. */
+int format_reply(const reply_t *r, char *out, size_t cap);
+
 #endif

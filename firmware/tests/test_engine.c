@@ -77,11 +77,12 @@ int espt_engine_init(espt_model_info_t *info)
     return info->status;
 }
 
-int espt_engine_set_input(const uint8_t *data, size_t n)
+int espt_engine_set_input(size_t offset, const uint8_t *data, size_t n)
 {
-    if (cfg.fail_set_input || n != cfg.input.bytes || n > sizeof input)
+    if (cfg.fail_set_input || cfg.input.bytes > sizeof input || offset > cfg.input.bytes
+        || n > cfg.input.bytes - offset)
         return -1;
-    memcpy(input, data, n);
+    memcpy(input + offset, data, n);
     return 0;
 }
 
@@ -96,10 +97,11 @@ int espt_engine_invoke(void)
     return 0;
 }
 
-int espt_engine_get_output(uint8_t *out, size_t n)
+int espt_engine_get_output(size_t offset, uint8_t *out, size_t n)
 {
-    if (cfg.fail_get_output || n != cfg.output.bytes || n > sizeof output)
+    if (cfg.fail_get_output || cfg.output.bytes > sizeof output || offset > cfg.output.bytes
+        || n > cfg.output.bytes - offset)
         return -1;
-    memcpy(out, output, n);
+    memcpy(out, output + offset, n);
     return 0;
 }

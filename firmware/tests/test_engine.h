@@ -11,7 +11,7 @@
 #define TEST_ENGINE_DESCRIPTION "esptiny test engine: out[i] = sum(in) + i"
 #define TEST_ENGINE_ARENA_BYTES 1024u
 #define TEST_ENGINE_ARENA_USED 512u
-#define TEST_ENGINE_MAX_BYTES 65536u
+#define TEST_ENGINE_MAX_BYTES 262144u
 
 typedef struct {
     uint8_t init_status;         /* what espt_engine_init reports (ESPT_STATUS_*) */

@@ -13,6 +13,7 @@ int main(int argc, char **argv)
     }
     test_protocol(argv[1]);
     test_device();
+    test_pieces(argv[1]);
     test_tflm_status();
     test_mlperf_tiny();
     return check_summary();

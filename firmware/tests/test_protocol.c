@@ -90,7 +90,7 @@ static void test_vectors(const char *path)
 static void test_ready_payload_matches_vector(void)
 {
     uint8_t p[ESPT_READY_BYTES];
-    static const uint8_t want[] = {0x01, 0x00, 0xef, 0xbe, 0xad, 0xde}; /* frame `ready` */
+    static const uint8_t want[] = {0x02, 0x00, 0xef, 0xbe, 0xad, 0xde}; /* frame `ready` */
     CHECK_EQ(espt_pack_ready(p, 0, 0xDEADBEEFu), sizeof want);
     CHECK_MEM(p, want, sizeof want);
 }
@@ -131,6 +131,7 @@ static void info_rsp_detail_fields(espt_model_info_t *m, espt_info_fields_t *f)
     f->cpu_mhz = 240;
     f->max_payload = 4096;
     f->rx_buffer_bytes = 8214;
+    f->flags = ESPT_INFO_FLAG_PIECES;
     f->chip = "esp32";
     f->firmware_version = "esptiny-fw 0.1.0";
 }

@@ -121,7 +121,7 @@ static void session(int fd)
     espt_parser_init(&host, ESPT_MAX_PAYLOAD);
     if (!next_reply(fd, &r) || !CHECK_EQ(r.type, ESPT_READY) || !CHECK_EQ(r.seq, 0))
         return;
-    CHECK_EQ(payload[0], 1);
+    CHECK_EQ(payload[0], 2); /* protocol version */
     CHECK_EQ(payload[1], ESPT_STATUS_READY);
 
     send_frame(fd, ESPT_INFO_REQ, 7, NULL, 0);

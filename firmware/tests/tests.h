@@ -4,6 +4,7 @@
 
 void test_protocol(const char *vectors_path);
 void test_device(void);
+void test_pieces(const char *vectors_path);
 void test_tflm_status(void);
 void test_mlperf_tiny(void);
 

@@ -62,6 +62,12 @@ static int parse_stream(char **f, stream_vector_t *v)
         || copy_field(v->events, sizeof v->events, f[4]) ? -1 : 0;
 }
 
+static int parse_transfer(char **f, transfer_vector_t *v)
+{
+    return copy_field(v->name, sizeof v->name, f[1]) || copy_field(v->steps, sizeof v->steps, f[2])
+        ? -1 : 0;
+}
+
 int vectors_load(const char *path, vectors_t *v)
 {
     static char line[4 * VEC_TEXT];
@@ -88,6 +94,9 @@ int vectors_load(const char *path, vectors_t *v)
                 continue;
         } else if (!strcmp(f[0], "stream") && nf == 5 && v->n_streams < VEC_MAX) {
             if (parse_stream(f, &v->streams[v->n_streams++]) == 0)
+                continue;
+        } else if (!strcmp(f[0], "transfer") && nf == 3 && v->n_transfers < VEC_MAX) {
+            if (parse_transfer(f, &v->transfers[v->n_transfers++]) == 0)
                 continue;
         }
         fprintf(stderr, "%s:%d: malformed vector\n", path, lineno);
@@ -188,4 +197,63 @@ int stream_run(espt_parser_t *p, uint16_t max_payload, const char *chunks, size_
     if (e.n == 0)
         strcpy(out, "-");
     return 0;
+}
+
+/* ---- transfers ---------------------------------------------------------------------- */
+
+/* "P:SEQ:TAG:OFFSET:LEN", "O:SEQ:TAG:OFFSET:LEN" or "I:SEQ" -> a request frame. */
+static int transfer_request(const char *s, uint8_t *out, size_t cap, size_t *n)
+{
+    static uint8_t payload[ESPT_PIECE_HEAD_BYTES + 0x10000];
+    unsigned long f[4] = {0, 0, 0, 0};
+    char kind;
+    int got;
+    size_t i, len = 0;
+    uint8_t type;
+    got = sscanf(s, "%c:%lu:%lu:%lu:%lu", &kind, &f[0], &f[1], &f[2], &f[3]);
+    if (kind == 'I' && got == 2) {
+        type = ESPT_INFER_REQ;
+        for (i = 0; i < TRANSFER_IMAGE_BYTES; i++)
+            payload[len++] = TRANSFER_IMAGE_BYTE(i);
+    } else if ((kind == 'P' || kind == 'O') && got == 5 && f[3] <= 0xFFFFu) {
+        espt_put_u16(payload, (uint16_t)f[1]);
+        espt_put_u32(payload + 2, (uint32_t)f[2]);
+        len = ESPT_PIECE_HEAD_BYTES;
+        if (kind == 'O') {
+            type = ESPT_OUTPUT_REQ;
+            espt_put_u16(payload + len, (uint16_t)f[3]);
+            len += 2;
+        } else {
+            type = ESPT_INPUT_PART;
+            for (i = 0; i < f[3]; i++)
+                payload[len++] = TRANSFER_IMAGE_BYTE(f[2] + i);
+        }
+    } else {
+        return -1;
+    }
+    if (f[0] > 0xFFFFu)
+        return -1;
+    *n = espt_frame_encode(out, cap, type, (uint16_t)f[0], payload, len);
+    return *n > 0 ? 0 : -1;
+}
+
+int transfer_next_step(const char **cursor, uint8_t *out, size_t cap, size_t *n, char *reply,
+                       size_t reply_cap)
+{
+    char req[128];
+    const char *s = *cursor, *end, *gt;
+    if (*s == '\0')
+        return 0;
+    end = strchr(s, ';');
+    if (!end)
+        end = s + strlen(s);
+    gt = memchr(s, '>', (size_t)(end - s));
+    if (!gt || (size_t)(gt - s) >= sizeof req || (size_t)(end - gt) > reply_cap)
+        return -1;
+    memcpy(req, s, (size_t)(gt - s));
+    req[gt - s] = '\0';
+    memcpy(reply, gt + 1, (size_t)(end - gt - 1));
+    reply[end - gt - 1] = '\0';
+    *cursor = *end ? end + 1 : end;
+    return transfer_request(req, out, cap, n) == 0 ? 1 : -1;
 }

@@ -29,11 +29,23 @@ typedef struct {
     char events[VEC_TEXT]; /* F:TYPE:SEQ:LEN or E:CODE:SEQ joined by ';', or "-" */
 } stream_vector_t;
 
+/* A device's replies to a run of requests (docs/protocol-vectors.txt, "transfer"). */
+typedef struct {
+    char name[VEC_NAME];
+    char steps[VEC_TEXT]; /* REQUEST>REPLY joined by ';' */
+} transfer_vector_t;
+
+/* The transfers' image: byte k of the input (0 past its 16 bytes). */
+#define TRANSFER_IMAGE_BYTES 16u
+#define TRANSFER_IMAGE_BYTE(k) ((uint8_t)((k) < TRANSFER_IMAGE_BYTES ? 0x10u + (k) : 0u))
+
 typedef struct {
     frame_vector_t frames[VEC_MAX];
     size_t n_frames;
     stream_vector_t streams[VEC_MAX];
     size_t n_streams;
+    transfer_vector_t transfers[VEC_MAX];
+    size_t n_transfers;
 } vectors_t;
 
 /* Load the file; 0 on success, -1 (with a message on stderr) if it is missing or bad. */
@@ -55,5 +67,10 @@ int stream_next_chunk(const char **cursor, uint8_t *out, size_t cap, size_t *n,
  * stops taking bytes. */
 int stream_run(espt_parser_t *p, uint16_t max_payload, const char *chunks, size_t step,
                uint8_t *scratch, size_t scratch_cap, char *out, size_t cap);
+
+/* Walk a transfer's steps: returns 1 with the request encoded as a frame in out (*n
+ * bytes) and the expected reply's text in reply; 0 at the end; -1 when malformed. */
+int transfer_next_step(const char **cursor, uint8_t *out, size_t cap, size_t *n, char *reply,
+                       size_t reply_cap);
 
 #endif

@@ -31,8 +31,8 @@ int main(int argc, char **argv)
         return 1;
     }
     while (fread(in, 1, info.input.bytes, fin) == info.input.bytes) {
-        if (espt_engine_set_input(in, info.input.bytes) || espt_engine_invoke() ||
-            espt_engine_get_output(out, info.output.bytes) ||
+        if (espt_engine_set_input(0, in, info.input.bytes) || espt_engine_invoke() ||
+            espt_engine_get_output(0, out, info.output.bytes) ||
             fwrite(out, 1, info.output.bytes, fout) != info.output.bytes) {
             fprintf(stderr, "inference %ld failed\n", count);
             return 1;

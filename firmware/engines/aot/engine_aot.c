@@ -44,12 +44,12 @@ int espt_engine_init(espt_model_info_t *info)
     return info->status;
 }
 
-int espt_engine_set_input(const uint8_t *data, size_t n)
+int espt_engine_set_input(size_t offset, const uint8_t *data, size_t n)
 {
-    if (data == NULL || n != ESPT_AOT_INPUT_BYTES) {
+    if (data == NULL || offset > ESPT_AOT_INPUT_BYTES || n > ESPT_AOT_INPUT_BYTES - offset) {
         return -1;
     }
-    memcpy(espt_aot_input(), data, n);
+    memcpy((uint8_t *)espt_aot_input() + offset, data, n);
     return 0;
 }
 
@@ -59,11 +59,11 @@ int espt_engine_invoke(void)
     return 0;
 }
 
-int espt_engine_get_output(uint8_t *out, size_t n)
+int espt_engine_get_output(size_t offset, uint8_t *out, size_t n)
 {
-    if (out == NULL || n != ESPT_AOT_OUTPUT_BYTES) {
+    if (out == NULL || offset > ESPT_AOT_OUTPUT_BYTES || n > ESPT_AOT_OUTPUT_BYTES - offset) {
         return -1;
     }
-    memcpy(out, espt_aot_output(), n);
+    memcpy(out, (const uint8_t *)espt_aot_output() + offset, n);
     return 0;
 }

@@ -252,11 +252,11 @@ extern "C" int espt_engine_init(espt_model_info_t* info) {
   return finish(info);
 }
 
-extern "C" int espt_engine_set_input(const uint8_t* data, size_t n) {
+extern "C" int espt_engine_set_input(size_t offset, const uint8_t* data, size_t n) {
   if (cached.status != ESPT_STATUS_READY || input == nullptr || data == nullptr ||
-      n != input->bytes)
+      offset > input->bytes || n > input->bytes - offset)
     return -1;
-  std::memcpy(input->data.raw, data, n);
+  std::memcpy(input->data.raw + offset, data, n);
   return 0;
 }
 
@@ -265,10 +265,10 @@ extern "C" int espt_engine_invoke(void) {
   return interpreter->Invoke() == kTfLiteOk ? 0 : -1;
 }
 
-extern "C" int espt_engine_get_output(uint8_t* out, size_t n) {
+extern "C" int espt_engine_get_output(size_t offset, uint8_t* out, size_t n) {
   if (cached.status != ESPT_STATUS_READY || output == nullptr || out == nullptr ||
-      n != output->bytes)
+      offset > output->bytes || n > output->bytes - offset)
     return -1;
-  std::memcpy(out, output->data.raw, n);
+  std::memcpy(out, output->data.raw + offset, n);
   return 0;
 }

@@ -83,8 +83,13 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
 @click.option("-n", "--limit", type=click.IntRange(min=1), help="Bench only the first N test images.")
 @click.option("--reset/--no-reset", default=True, show_default=True,
               help="Reset the board through RTS (EN) with DTR (IO0) high on opening, as esptool does.")
-@click.option("--retries", type=click.IntRange(min=0), default=10, show_default=True,
-              help="Resends allowed per image after CRC errors, losses, time-outs or a reboot.")
+@click.option("--retries", type=click.IntRange(min=0), default=None,
+              help="Resends allowed per image after CRC errors, losses, time-outs or a reboot "
+                   "[default: no bound; the run stops only when the link makes no progress].")
+@click.option("--stall-timeout", type=click.FloatRange(min=0, min_open=True), default=30.0,
+              show_default=True,
+              help="Seconds without any image finished (or piece taken) before the run gives up; "
+                   "the port is reopened (the board reset) meanwhile when nothing comes back.")
 @click.option("--timeout", type=click.FloatRange(min=0, min_open=True), default=2.0, show_default=True,
               help="Seconds without any reply before what is in flight is resent (plus link time "
                    "and twice the slowest inference seen).")
@@ -111,7 +116,7 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
                    "reset_after=N[,N...], hang_after, boot_ms, boot_text, seed) or the virtual "
                    "board's (arena_bytes, rx_buffer_bytes, chip); repeatable.")
 def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud,
-          protocol, mode, window_seconds, warmups, device_options):
+          protocol, mode, window_seconds, warmups, device_options, stall_timeout):
     """Benchmark RUN's VARIANT on boards over serial: on-device accuracy, agreement with
     the TFLite interpreter and TFLite-Micro's host runtime, latency, throughput.
 
@@ -130,7 +135,7 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
     from ..stages.bench import run_bench
     run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
               reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
-              resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud},
+              stall_timeout=stall_timeout, resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud},
               device_options=_name_values(device_options))
 
 

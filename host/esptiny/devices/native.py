@@ -24,10 +24,12 @@ EXE = "firmware-native"
 START_TIMEOUT_S = 10.0
 
 
-def build(model_bytes: bytes, build_dir, protocol: str = "esptiny") -> Path:
+def build(model_bytes: bytes, build_dir, protocol: str = "esptiny",
+          max_payload: int | None = None) -> Path:
     """Build firmware-native for this model into build_dir (skipped when the model's C,
-    the protocol and every firmware source are what the last build used). protocol:
-    esptiny's (docs/protocol.md) or "mlperf-tiny" (docs/mlperf-tiny.md)."""
+    every firmware source and the options are what the last build used). protocol:
+    esptiny's (docs/protocol.md) or "mlperf-tiny" (docs/mlperf-tiny.md); max_payload:
+    ESPT_MAX_PAYLOAD (default the protocol's 4096)."""
     from .. import aot
     from ..aot import host
     build_dir = Path(build_dir).resolve()
@@ -36,14 +38,16 @@ def build(model_bytes: bytes, build_dir, protocol: str = "esptiny") -> Path:
     aot.generate(bytes(model_bytes), gen)
     sources = [*host.engine_sources(gen), *sorted((paths.FIRMWARE / "core").glob("*.[ch]")),
                *sorted((paths.FIRMWARE / "boards" / "posix").glob("*.[ch]")), gen / "model_aot.h"]
-    digest = hashlib.sha256(protocol.encode() + b"".join(Path(f).read_bytes() for f in sources)).hexdigest()
+    defines = [f"-DESPT_MAX_PAYLOAD={int(max_payload)}"] if max_payload else []
+    digest = hashlib.sha256(protocol.encode() + b"".join(Path(f).read_bytes() for f in sources)
+                            + " ".join(defines).encode()).hexdigest()
     stamp = build_dir / "sources.sha256"
     if exe.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return exe
     make = toolchain.which("make", "building the native firmware")
     toolchain.which("gcc", "building the native firmware")
     srcs = " ".join(str(p) for p in host.engine_sources(gen))
-    cflags = " ".join(host.include_flags(gen))
+    cflags = " ".join([*host.include_flags(gen), *defines])
     with atomic.atomic_path(exe) as tmp:
         toolchain.run([make, "--no-print-directory", "-C", paths.FIRMWARE, "native",
                        f"ENGINE_SRCS={srcs}", f"ENGINE_CFLAGS={cflags}", f"OUT={tmp}",

@@ -29,17 +29,23 @@ FRAME_TIMEOUT_S = _LIMITS["DEFAULT_FRAME_TIMEOUT_MS"] / 1000
 ERROR_TEXT_MAX = _LIMITS["ERROR_TEXT_MAX"]
 ERROR_MAX_BYTES = 2 + ERROR_TEXT_MAX  # u8 code, u8 0, the text
 INFO_STR_MAX = _LIMITS["INFO_STR_MAX"]
+INFO_FLAG_PIECES = _LIMITS["INFO_FLAG_PIECES"]
+PIECE_HEAD_BYTES = _LIMITS["PIECE_HEAD_BYTES"]
+OUTPUT_REQ_BYTES = _LIMITS["OUTPUT_REQ_BYTES"]
 assert HEADER.size == HEADER_BYTES
 
 # Frame types: host -> device below 0x80, device -> host from 0x80.
 INFO_REQ, INFER_REQ, PING_REQ = _FRAMES["INFO_REQ"], _FRAMES["INFER_REQ"], _FRAMES["PING_REQ"]
 READY, INFO_RSP, INFER_RSP = _FRAMES["READY"], _FRAMES["INFO_RSP"], _FRAMES["INFER_RSP"]
 PONG, ERROR = _FRAMES["PONG"], _FRAMES["ERROR"]
+INPUT_PART, OUTPUT_REQ = _FRAMES["INPUT_PART"], _FRAMES["OUTPUT_REQ"]
+INPUT_ACK, OUTPUT_PART = _FRAMES["INPUT_ACK"], _FRAMES["OUTPUT_PART"]
 
 # Error codes carried by ERROR frames, and their names.
 ERR_CRC, ERR_OVERSIZE, ERR_TRUNCATED = _ERRORS["CRC"], _ERRORS["OVERSIZE"], _ERRORS["TRUNCATED"]
 ERR_UNKNOWN_TYPE, ERR_BAD_LENGTH = _ERRORS["UNKNOWN_TYPE"], _ERRORS["BAD_LENGTH"]
 ERR_NOT_READY, ERR_INVOKE_FAILED = _ERRORS["NOT_READY"], _ERRORS["INVOKE_FAILED"]
+ERR_NO_OUTPUT = _ERRORS["NO_OUTPUT"]
 ERROR_NAMES = spec.texts("ERRORS")
 
 # INFO's status and engine bytes.
@@ -201,9 +207,15 @@ class Info:
     engine: int = 0
     protocol_version: int = PROTOCOL_VERSION
     detail: str = ""  # why the engine is not ready; sent only when there is one
+    flags: int = 0  # INFO_FLAG_*
+
+    @property
+    def pieces(self) -> bool:
+        """The device takes INPUT_PART and OUTPUT_REQ (tensors of any size)."""
+        return bool(self.flags & INFO_FLAG_PIECES)
 
     def pack(self) -> bytes:
-        fixed = INFO_FIXED.pack(self.protocol_version, self.status, self.engine, 0,
+        fixed = INFO_FIXED.pack(self.protocol_version, self.status, self.engine, self.flags,
                                 self.model_crc32, self.model_bytes, self.arena_bytes,
                                 self.arena_used_bytes, self.cpu_mhz, self.max_payload,
                                 self.rx_buffer_bytes)
@@ -215,7 +227,7 @@ class Info:
     @classmethod
     def unpack(cls, data: bytes) -> "Info":
         try:
-            (pv, status, engine, _, crc, mbytes, arena, used, mhz, maxp,
+            (pv, status, engine, flags, crc, mbytes, arena, used, mhz, maxp,
              rxb) = INFO_FIXED.unpack_from(data)
             off = INFO_FIXED.size
             tin = TensorInfo.unpack(data, off)
@@ -234,7 +246,7 @@ class Info:
         except (struct.error, IndexError, ValueError) as e:
             raise ValueError(f"malformed INFO payload ({len(data)} bytes): {e}") from None
         return cls(crc, mbytes, arena, used, mhz, maxp, rxb, tin, tout, chip, ver,
-                   status, engine, pv, detail)
+                   status, engine, pv, detail, flags)
 
 
 @dataclass(frozen=True)
@@ -265,3 +277,33 @@ def unpack_error(data: bytes) -> tuple:
 
 def pack_ready(status: int, model_crc32: int) -> bytes:
     return struct.pack("<BBI", PROTOCOL_VERSION, status, model_crc32)
+
+
+# ---- tensors in pieces (docs/protocol.md, "Tensors in pieces") -------------------------
+
+PIECE_HEAD = struct.Struct("<HI")  # tag, offset (INPUT_PART, OUTPUT_PART; INPUT_ACK: tag, have)
+OUTPUT_REQ_FMT = struct.Struct("<HIH")  # tag, offset, len
+assert PIECE_HEAD.size == PIECE_HEAD_BYTES and OUTPUT_REQ_FMT.size == OUTPUT_REQ_BYTES
+
+
+def pack_input_part(tag: int, offset: int, data: bytes) -> bytes:
+    return PIECE_HEAD.pack(tag & 0xFFFF, offset) + data
+
+
+def unpack_input_ack(data: bytes) -> tuple:
+    """(tag, have): the bytes of that transfer the device holds, contiguous from 0."""
+    if len(data) != PIECE_HEAD_BYTES:
+        raise ValueError(f"INPUT_ACK of {len(data)} bytes, not {PIECE_HEAD_BYTES}")
+    return PIECE_HEAD.unpack(data)
+
+
+def pack_output_req(tag: int, offset: int, length: int) -> bytes:
+    return OUTPUT_REQ_FMT.pack(tag & 0xFFFF, offset, length)
+
+
+def unpack_output_part(data: bytes) -> tuple:
+    """(tag, offset, bytes)."""
+    if len(data) < PIECE_HEAD_BYTES:
+        raise ValueError(f"OUTPUT_PART of {len(data)} bytes is shorter than its head")
+    tag, offset = PIECE_HEAD.unpack_from(data)
+    return tag, offset, data[PIECE_HEAD_BYTES:]

@@ -1,5 +1,7 @@
 """What the firmware needs to know of a model: one input and one output the protocol can
-carry (type, rank 1..4, dimensions, one frame), their shapes and quantization."""
+carry (type, rank 1..4, dimensions; any size, in pieces when a frame cannot carry them),
+their shapes and quantization. Whether they fit the board is the RAM's question (fit.py:
+the tensor arena holds them)."""
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -11,10 +13,6 @@ from ..errors import ModelRefused
 from ..link import mlperf_tiny
 from ..link import protocol as P
 from ..model.reader import Graph, Tensor
-
-# What one frame carries: a device's default max_payload; an output also has INFER_RSP's head.
-MAX_PAYLOAD = P.DEFAULT_MAX_PAYLOAD
-INFER_HEAD_BYTES = P.INFER_RSP_HEAD.size
 
 
 def tensor_view(t: Tensor) -> dict:
@@ -72,9 +70,6 @@ def read_model(data: bytes, protocol: str = "esptiny") -> Model:
             raise ModelRefused(f"the model's input ({model.input.nbytes} B) or output "
                                f"({model.output.nbytes} B) exceeds the MLPerf Tiny firmware's db "
                                f"buffer ({lim['DB_BYTES']} B) or result buffer ({lim['OUT_BYTES']} B)")
-    elif model.input.nbytes > MAX_PAYLOAD or model.output.nbytes > MAX_PAYLOAD - INFER_HEAD_BYTES:
-        raise ModelRefused(f"the model's input ({model.input.nbytes} B) or output ({model.output.nbytes} B) "
-                        f"does not fit one protocol frame ({MAX_PAYLOAD} B payload)")
     return model
 
 

@@ -29,9 +29,9 @@ DEFAULT_BOARD = "esp32"
 
 
 def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, limit=None,
-              reset: bool = True, retries: int = 10, timeout: float = 2.0,
+              reset: bool = True, retries: int | None = None, timeout: float = 2.0,
               ready_timeout: float = 10.0, resume: bool = False, sim_options=None,
-              device_options=None) -> dict:
+              device_options=None, stall_timeout: float = 30.0) -> dict:
     """Bench `variant` on the boards at `ports` (several shard the test set) and record
     the figures in the run. Returns the summary recorded in the manifest.
 
@@ -45,8 +45,9 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     port_specs = [ports] if isinstance(ports, str) else list(ports)
     if not port_specs:
         raise UserError("no --port given")
-    if retries < 0 or timeout <= 0 or ready_timeout <= 0 or baud <= 0:
-        raise UserError("--retries must be 0 or more; --timeout, --ready-timeout and --baud above 0")
+    if (retries is not None and retries < 0) or min(timeout, ready_timeout, baud, stall_timeout) <= 0:
+        raise UserError("--retries must be 0 or more; --timeout, --ready-timeout, --stall-timeout "
+                        "and --baud above 0")
     model = run.deployable_variant_path(variant).read_bytes()
     in_d, out_d = tflite.io_details(model)
     crc = crc32(model)
@@ -71,7 +72,7 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
             say("bench: no partial result to resume; starting afresh")
     labels = portmod.labels(port_specs)
     settings = Settings(baud=baud, reset=reset, retries=retries, timeout=timeout,
-                        ready_timeout=ready_timeout)
+                        ready_timeout=ready_timeout, stall_timeout=stall_timeout)
     # A board esptiny starts stands for the chip the variant was exported for.
     board = latest_board(run, variant) or DEFAULT_BOARD
 
