@@ -89,7 +89,13 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
 @click.option("--resume", is_flag=True, help="Continue the partial result an interrupted bench kept.")
 @click.option("--sim-baud", type=click.IntRange(min=0),
               help="Link rate a --port sim board emulates [default: --baud]; 0: no pacing.")
-def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud):
+@click.option("--profile", "profile_images", type=click.IntRange(min=1), is_flag=False, flag_value=3,
+              default=None, metavar="[N]",
+              help="After the bench, profile N images (3 if N is not given) on the first port: "
+                   "each step's counter and live arena (native and qemu-rv32 run their profiling "
+                   "build; a board must carry one).")
+def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud,
+          profile_images):
     """Benchmark RUN's VARIANT on boards over serial: on-device accuracy, agreement with
     the TFLite interpreter and TFLite-Micro's host runtime, latency, throughput.
 
@@ -99,7 +105,8 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
     from ..stages.run import Run
     run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
               reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
-              resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud})
+              resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud},
+              profile_images=profile_images or 0)
 
 
 COMMANDS = [sim, bench]

@@ -21,12 +21,14 @@ from .. import atomic, paths, toolchain
 from ..errors import UserError
 
 EXE = "firmware-native"
+PROFILE_FLAGS = ["-DESPT_AOT_PROFILE=1"]
 START_TIMEOUT_S = 10.0
 
 
-def build(model_bytes: bytes, build_dir) -> Path:
+def build(model_bytes: bytes, build_dir, profile: bool = False) -> Path:
     """Build firmware-native for this model into build_dir (skipped when the model's C
-    and every firmware source are what the last build used)."""
+    and every firmware source are what the last build used). profile: the AOT engine
+    built with -DESPT_AOT_PROFILE (PROFILE answers in host nanoseconds)."""
     from .. import aot
     from ..aot import host
     build_dir = Path(build_dir).resolve()
@@ -35,14 +37,15 @@ def build(model_bytes: bytes, build_dir) -> Path:
     aot.generate(bytes(model_bytes), gen)
     sources = [*host.engine_sources(gen), *sorted((paths.FIRMWARE / "core").glob("*.[ch]")),
                *sorted((paths.FIRMWARE / "boards" / "posix").glob("*.[ch]")), gen / "model_aot.h"]
-    digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in sources)).hexdigest()
+    flags = PROFILE_FLAGS if profile else []
+    digest = hashlib.sha256(b"".join(Path(f).read_bytes() for f in sources) + " ".join(flags).encode()).hexdigest()
     stamp = build_dir / "sources.sha256"
     if exe.exists() and stamp.exists() and stamp.read_text().strip() == digest:
         return exe
     make = toolchain.which("make", "building the native firmware")
     toolchain.which("gcc", "building the native firmware")
     srcs = " ".join(str(p) for p in host.engine_sources(gen))
-    cflags = " ".join(host.include_flags(gen))
+    cflags = " ".join(host.include_flags(gen) + flags)
     with atomic.atomic_path(exe) as tmp:
         toolchain.run([make, "--no-print-directory", "-C", paths.FIRMWARE, "native",
                        f"ENGINE_SRCS={srcs}", f"ENGINE_CFLAGS={cflags}", f"OUT={tmp}"],
@@ -99,8 +102,8 @@ def _stop(proc):
 
 
 @contextmanager
-def port(model_bytes: bytes, build_dir):
+def port(model_bytes: bytes, build_dir, profile: bool = False):
     """ports.py's "native": the model compiled into firmware-native, on a pty."""
-    exe = build(model_bytes, build_dir)
+    exe = build(model_bytes, build_dir, profile)
     with serve(exe) as path:
         yield path

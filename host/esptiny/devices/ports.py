@@ -32,15 +32,25 @@ def _sim(target: Target, options):
     return sim.start(target.model_path, opts)
 
 
+def _build_name(device: str, options) -> str:
+    """A profiling build (options["profile"]) lives beside the plain one, never over it."""
+    return f"{device}-profile" if (options or {}).get("profile") else device
+
+
 def _qemu_rv32(target: Target, options):
     from . import qemu
-    return qemu.port(target.model_path.read_bytes(), target.build_for("qemu_rv32"))
+    return qemu.port(target.model_path.read_bytes(), target.build_for(_build_name("qemu_rv32", options)),
+                     profile=bool((options or {}).get("profile")))
 
 
 def _native(target: Target, options):
     from . import native
-    return native.port(target.model_path.read_bytes(), target.build_for("native"))
+    return native.port(target.model_path.read_bytes(), target.build_for(_build_name("native", options)),
+                       profile=bool((options or {}).get("profile")))
 
+
+# Devices that answer PROFILE in a profiling build (options["profile"]).
+PROFILES = ("native", "qemu-rv32")
 
 SPECIAL = {
     "sim": _sim,

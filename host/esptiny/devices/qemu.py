@@ -177,10 +177,10 @@ def describe_exit(status: int) -> str:
 # ---- for the bench ------------------------------------------------------------------
 
 @contextmanager
-def port(model_bytes: bytes, build_dir):
+def port(model_bytes: bytes, build_dir, profile: bool = False):
     """`--port qemu-rv32` (ports.SPECIAL): build the model's firmware if needed, start
-    QEMU, yield the UART's pyserial URL, stop QEMU after."""
-    fw = build(model_bytes, build_dir)
+    QEMU, yield the UART's pyserial URL, stop QEMU after. profile: the profiling build."""
+    fw = build(model_bytes, build_dir, profile=profile)
     with serve(fw) as url:
         yield url
 
