@@ -4,6 +4,7 @@ board (exact instructions per step that add up to the inference) and on the nati
 firmware (host nanoseconds, labelled so), a port that cannot profile refused up front."""
 import json
 import re
+import shutil
 import subprocess
 
 import numpy as np
@@ -13,6 +14,8 @@ from esptiny import aot
 from esptiny.aot import host
 from esptiny.cli import main
 from esptiny.model.reader import Graph
+from esptiny.stages import evaluate, report
+from esptiny.stages.run import Run
 from needs import require
 
 
@@ -104,15 +107,50 @@ def test_bench_profile_on_the_emulated_board(tiny_run):
     assert "profile:" in out and "instructions" in out
 
 
-def test_bench_profile_on_the_native_firmware(tiny_run):
-    """Host nanoseconds, named as such everywhere."""
+@pytest.fixture(scope="module")
+def native_profiled(tiny_run, tmp_path_factory):
+    """A copy of the tiny run, evaluated, benched on the native firmware with --profile 1,
+    then reported."""
     require("gcc")
-    doc, out = _bench_profile(tiny_run, "native", n=1)
-    _check_steps(doc, tiny_run.variant_path("int8").read_bytes())
+    dst = tmp_path_factory.mktemp("profiled") / "run"
+    shutil.copytree(tiny_run.path, dst)
+    run = Run(dst)
+    evaluate.evaluate(run, variants=["int8"])
+    doc, out = _bench_profile(run, "native", n=1)
+    report.report(run)
+    return run, doc, out
+
+
+def test_bench_profile_on_the_native_firmware(native_profiled):
+    """Host nanoseconds, named as such everywhere."""
+    run, doc, out = native_profiled
+    _check_steps(doc, run.variant_path("int8").read_bytes())
     assert doc["unit"] == "nanoseconds" and "not a CPU counter" in doc["source"]
     assert 0 < doc["steps_total"] <= doc["inference"]
-    summary = tiny_run.stage("bench")["results"]["int8@native"]["profile"]["summary"]
+    summary = run.stage("bench")["results"]["int8@native"]["profile"]["summary"]
     assert summary["unit"] == "nanoseconds" and summary["steps"] == len(doc["steps"])
+    assert "nanoseconds" in out and "not a CPU counter" in out
+
+
+def test_report_shows_where_the_time_goes(native_profiled):
+    run, doc, _ = native_profiled
+    data = json.loads(run.file("report.json").read_text())
+    assert data["profiles"]["int8@native"]["steps"] == doc["steps"]
+    md = run.file("report.md").read_text()
+    section = md.split("## Where the time goes (per-layer profile)", 1)[1].split("\n## ", 1)[0]
+    header = "| step | op | shapes | MACs | nanoseconds | nanoseconds per MAC | share | live arena B |"
+    assert header in section and "not a CPU counter" in section
+    rows = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
+    assert len(rows) == len(doc["steps"])
+    assert rows[0].startswith("| 0 | CONV_2D + MAX_POOL_2D | 1x28x28x1 -> ")
+    html = run.file("report.html").read_text()
+    assert html.count('alt="where the time goes, int8@native"') == 1
+    png = run.file(doc_plot(run))
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+def doc_plot(run):
+    return run.stage("bench")["results"]["int8@native"]["profile"]["plots"][0]
 
 
 def test_profile_refused_on_the_virtual_board(tiny_run):
