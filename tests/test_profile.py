@@ -137,7 +137,8 @@ def test_report_shows_where_the_time_goes(native_profiled):
     data = json.loads(run.file("report.json").read_text())
     assert data["profiles"]["int8@native"]["steps"] == doc["steps"]
     md = run.file("report.md").read_text()
-    section = md.split("## Where the time goes (per-layer profile)", 1)[1].split("\n## ", 1)[0]
+    profiles = md.split("## Where the time goes (per-layer profile)", 1)[1].split("\n## ", 1)[0]
+    section = profiles.split("### int8@native", 1)[1].split("\n### ", 1)[0]  # (qemu-rv32's may be there too)
     header = "| step | op | shapes | MACs | nanoseconds | nanoseconds per MAC | share | live arena B |"
     assert header in section and "not a CPU counter" in section
     rows = [line for line in section.splitlines() if re.match(r"\| \d+ \|", line)]
