@@ -160,3 +160,31 @@ def test_profile_refused_on_the_virtual_board(tiny_run):
     assert r.output.strip().splitlines()[-1] == (
         "esptiny: error: --profile: --port sim does not answer PROFILE requests yet; profile on "
         "--port native or --port qemu-rv32, or a board flashed with a profiling build")
+
+
+def test_host_reads_the_c_devices_records(tmp_path):
+    """link/profiling.py against the firmware's own core over a pty: the POSIX board with
+    the test engine (firmware/tests/test_engine.c: 3 steps, the second a fused pair)."""
+    from esptiny import paths, toolchain
+    from esptiny.devices import native
+    from esptiny.link import client, profiling
+    from esptiny.link import protocol as P
+    require("gcc")
+    exe = tmp_path / "fw"
+    toolchain.run([require("make"), "-s", "-C", str(paths.FIRMWARE), "native", f"OUT={exe}"],
+                  "building the test firmware")
+    with native.serve(exe) as pty:
+        sess = client.Session(pty, "test", client.Settings(reset=False), paced=False)
+        try:
+            sess.connect()
+            with pytest.raises(profiling.ProfileRefused, match="no inference yet"):
+                profiling.read_steps(sess)
+            p = profiling.profile(sess, bytes(range(16)))
+        finally:
+            sess.close()
+    assert p.unit_name == "nanoseconds" and p.inference.output == bytes((120 + i) % 256 for i in range(10))
+    assert [s.op_indices for s in p.steps] == [(0,), (2, 3), (4,)]
+    assert [s.op_codes for s in p.steps] == [(0,), (7, 17), (14,)]
+    assert [s.counter for s in p.steps] == [1000, 2001 + (1 << 33), 3004 + (2 << 33)]
+    assert [s.arena_live_bytes for s in p.steps] == [64, 128, 192]
+    assert P.PROFILE_STATE_NAMES[P.PROFILE_RECORDED] == "recorded"
