@@ -11,7 +11,8 @@ Like `esptiny bench`, it records its results in RUN (bench/, build/int8/qemu_rv3
 Figures: on-device accuracy and agreement with TFLite-Micro's host runtime (bit-exact
 expected); instructions per inference (minstret under QEMU -icount shift=0: exact counts,
 not ESP32-C3 cycles) and the ESP32-C3 time they give at 160 MHz under a stated CPI
-assumption (an estimate); flash and RAM from the ELF against 4 MB / 400 KB; throughput
+assumption (an estimate); per layer (per_layer: each AOT step's ops, MACs, instructions
+and instructions per MAC, from `--profile` on the profiling build); flash and RAM from the ELF against 4 MB / 400 KB; throughput
 over the emulated UART (a local TCP socket), for inference and for bare PINGs of an
 image's size. Ends with one JSON line.
 """
@@ -89,12 +90,13 @@ def main_():
     build_s = time.perf_counter() - t0
 
     r = CliRunner().invoke(main, ["bench", str(run.path), "--variant", "int8", "--port", "qemu-rv32",
-                                  "-n", str(args.n)], catch_exceptions=False)
+                                  "-n", str(args.n), "--profile", "1"], catch_exceptions=False)
     print(r.output, file=sys.stderr)
     if r.exit_code != 0:
         sys.exit(r.exit_code)
     entry = run.stage("bench")["results"]["int8@qemu-rv32"]
     doc = json.loads(run.file(entry["path"]).read_text())
+    prof = json.loads(run.file(entry["profile"]["path"]).read_text())
 
     # Two more runs, each on a fresh QEMU, for per-image counts.
     in_d, _ = tflite.io_details(model)
@@ -124,6 +126,11 @@ def main_():
         "instructions_min_max": [int(counts1.min()), int(counts1.max())],
         "instructions_unit": qemu.COUNTER,
         "instructions_per_mac": round(per_inference / macs, 2) if macs else None,
+        "per_layer": [{"ops": s["op_names"], "macs": s["macs"], "instructions": int(s["counter"]),
+                       "instructions_per_mac": s["counter_per_mac"]} for s in prof["steps"]],
+        "per_layer_source": prof["source"] + "; the first test image, on the profiling build",
+        "per_layer_sum_over_inference": round(prof["steps_over_inference"], 5),
+        "profiling_build_instructions": int(prof["inference"]),
         "macs": macs,
         "deterministic": deterministic,
         "deterministic_runs": 3,

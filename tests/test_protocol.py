@@ -145,6 +145,33 @@ def test_infer_result_round_trip():
         P.InferResult.unpack(b"\x00" * 11)
 
 
+def test_profile_vectors():
+    """PROFILE_REQ and PROFILE_RSP (docs/protocol.md, "PROFILE"): fields as the vector says."""
+    assert _vector_payload("profile_req") == P.pack_profile_req(1)
+    payload = _vector_payload("profile_rsp")
+    page = P.ProfilePage.unpack(payload)
+    assert (P.COUNTER_UNITS[page.unit], P.PROFILE_STATE_NAMES[page.state]) == ("instructions", "recorded")
+    assert (page.total, page.first, len(page.steps)) == (3, 1, 2)
+    conv_pool, fc = page.steps
+    assert (conv_pool.op_indices, conv_pool.op_codes) == ((2, 3), (3, 17))
+    assert (conv_pool.counter, conv_pool.arena_live_bytes) == (1234567890123, 6272)
+    assert (fc.op_indices, fc.op_codes, fc.counter, fc.arena_live_bytes) == ((4,), (9,), 45678, 1296)
+    assert page.pack() == payload
+
+
+def test_profile_reply_is_checked():
+    payload = _vector_payload("profile_rsp")
+    for bad in (payload[:7], payload[:-1], payload + b"\0",
+                payload[:2] + b"\x02\x00" + payload[4:],      # 2 records from 1 of 2 steps
+                b"\x07" + payload[1:],                       # no such unit
+                payload[:8] + b"\x03" + payload[9:]):        # 3 ops in one step
+        with pytest.raises(ValueError):
+            P.ProfilePage.unpack(bad)
+    assert P.profile_per_reply(P.DEFAULT_MAX_PAYLOAD) == 185
+    with pytest.raises(ValueError):
+        P.ProfileStep((1, 2, 3), (1, 2, 3), 0, 0).pack()
+
+
 # ---- property: frames survive noise and any chunking --------------------------------
 
 MAX = 64

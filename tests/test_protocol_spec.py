@@ -37,12 +37,14 @@ def test_c_and_python_agree(c_values):
     python = {"FRAME_TIMEOUT_MS": round(P.FRAME_TIMEOUT_S * 1000), "MAGIC0": P.MAGIC[0],
               "MAGIC1": P.MAGIC[1], "DEFAULT_MAX_PAYLOAD": P.DEFAULT_MAX_PAYLOAD,
               "INFER_HEAD_BYTES": P.INFER_RSP_HEAD.size}
-    python.update({k: getattr(P, k) for k in values if k not in python and not k.startswith(("ENGINE_", "DTYPE_"))})
+    python.update({k: getattr(P, k) for k in values if k not in python
+                   and not k.startswith(("ENGINE_", "DTYPE_", "COUNTER_"))})
+    python.update({f"COUNTER_{n.upper()}": c for c, n in P.COUNTER_UNITS.items()})
     python.update({f"ENGINE_{n.upper()}": c for c, n in P.ENGINE_NAMES.items()})
     python.update({f"DTYPE_{n.upper()}": c for c, n in P.DTYPE_NAMES.items()})
     assert values == python
     assert error_names == P.ERROR_NAMES
-    assert len(values) == 35  # every constant print_spec.c shows was compared
+    assert len(values) == 46  # every constant print_spec.c shows was compared
 
 
 def test_tensor_types_are_tflites():
@@ -62,3 +64,5 @@ def _table(heading: str) -> dict:
 def test_docs_tables_match():
     assert _table("### Error codes") == P.ERROR_NAMES
     assert _table("### Status codes") == P.STATUS_NAMES
+    assert _table("### Counter units") == P.COUNTER_UNITS
+    assert _table("### Profile states") == P.PROFILE_STATE_NAMES

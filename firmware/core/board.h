@@ -24,6 +24,9 @@ int espt_board_write(const uint8_t *buf, size_t n);
 /* Free-running counters. Cycles: the CPU cycle counter (retired instructions on the
  * emulated core); may wrap only after 2^64. */
 uint64_t espt_board_cycles(void);
+/* What espt_board_cycles() counts: ESPT_COUNTER_* (engine.h, from protocol_spec.h):
+ * cycles on a chip, instructions on the emulated core, nanoseconds on the host. */
+uint8_t espt_board_counter_unit(void);
 uint64_t espt_board_micros(void);
 uint32_t espt_board_millis(void);
 

@@ -7,6 +7,7 @@
 #include "board.h"
 #include "device_step.h"
 #include "engine.h"
+#include "profile.h"
 #include "protocol.h"
 
 static espt_parser_t parser;
@@ -307,6 +308,21 @@ static int serve_output_req(const espt_event_t *ev)
     return send_reply(ESPT_OUTPUT_PART, ev->seq, ESPT_PIECE_HEAD_BYTES + (size_t)n);
 }
 
+/* The records are built by profile.c; here only the request's length is checked. */
+static int serve_profile(const espt_event_t *ev)
+{
+    text_t t;
+    t.n = 0;
+    if (ev->len != ESPT_PROFILE_REQ_BYTES) {
+        text_str(&t, "PROFILE_REQ of ");
+        text_u32(&t, ev->len);
+        text_str(&t, " bytes, takes 2");
+        return send_error(ev->seq, ESPT_ERR_BAD_LENGTH, t.s);
+    }
+    return send_reply(ESPT_PROFILE_RSP, ev->seq,
+                      espt_profile_reply(TX_PAYLOAD, ESPT_MAX_PAYLOAD, espt_get_u16(ev->payload)));
+}
+
 static int serve(const espt_event_t *ev)
 {
     text_t t;
@@ -333,6 +349,8 @@ static int serve(const espt_event_t *ev)
         return serve_input_part(ev);
     case ESPT_OUTPUT_REQ:
         return serve_output_req(ev);
+    case ESPT_PROFILE_REQ:
+        return serve_profile(ev);
     default:
         text_str(&t, "unknown type ");
         text_hex8(&t, ev->type);

@@ -23,6 +23,10 @@ enum { ESPT_SPEC_LIMITS(ESPT_SPEC_ENUM_LIMIT_) };
 enum { ESPT_SPEC_ENGINES(ESPT_SPEC_ENUM_ENGINE_) };
 enum { ESPT_SPEC_STATUSES(ESPT_SPEC_ENUM_STATUS_) };
 enum { ESPT_SPEC_DTYPES(ESPT_SPEC_ENUM_DTYPE_) };
+#define ESPT_SPEC_ENUM_COUNTER_(name, value, text) ESPT_COUNTER_##name = value,
+#define ESPT_SPEC_ENUM_PROFILE_(name, value, text) ESPT_PROFILE_##name = value,
+enum { ESPT_SPEC_COUNTER_UNITS(ESPT_SPEC_ENUM_COUNTER_) };
+enum { ESPT_SPEC_PROFILE_STATES(ESPT_SPEC_ENUM_PROFILE_) };
 
 typedef struct {
     uint8_t dtype;
@@ -61,6 +65,24 @@ int espt_engine_invoke(void);
 /* Copy n bytes of the output tensor from offset; offset + n never exceeds
  * info->output.bytes. 0 on success. */
 int espt_engine_get_output(size_t offset, uint8_t *out, size_t n);
+
+/* ---- the profile of the last inference (PROFILE, docs/protocol.md) ----------------
+ * One record per step the engine runs: a kernel call (the AOT engine; a fused conv + pool
+ * names both ops), an op (TFLite-Micro). An engine built without profiling answers -1
+ * (core/engine_no_profile.c is that answer for an engine with nothing to record). */
+typedef struct {
+    uint8_t op_count;                          /* 1..ESPT_PROFILE_OPS_MAX */
+    uint16_t op_index[ESPT_PROFILE_OPS_MAX];   /* the operator's position in the model */
+    uint16_t op_code[ESPT_PROFILE_OPS_MAX];    /* its TFLite BuiltinOperator */
+    uint64_t counter;                          /* espt_board_cycles() over the step */
+    uint32_t arena_live_bytes;                 /* activation bytes live during the step */
+} espt_profile_step_t;
+
+/* Steps the last inference recorded: -1 without profiling, 0 before the first inference. */
+long espt_engine_profile_steps(void);
+
+/* Step `step` of the last inference into *rec. 0 on success, -1 when out of range. */
+int espt_engine_profile_step(uint32_t step, espt_profile_step_t *rec);
 
 #ifdef __cplusplus
 }

@@ -24,7 +24,10 @@
     X(INFO_STR_MAX, 63)                                                              \
     X(INFO_FLAG_PIECES, 1)    /* INFO's flags: INPUT_PART and OUTPUT_REQ are served */ \
     X(PIECE_HEAD_BYTES, 6)    /* INPUT_PART, OUTPUT_PART, INPUT_ACK: u16 tag, u32 offset */ \
-    X(OUTPUT_REQ_BYTES, 8)    /* u16 tag, u32 offset, u16 len */
+    X(OUTPUT_REQ_BYTES, 8)    /* u16 tag, u32 offset, u16 len */ \
+    X(PROFILE_HEAD_BYTES, 8)  /* u8 unit, u8 state, u16 steps, u16 first, u16 count */ \
+    X(PROFILE_RECORD_BYTES, 22) /* u8 ops, u8 0, u16 index[2], u16 code[2], u64, u32 */ \
+    X(PROFILE_OPS_MAX, 2)     /* ops one step may name (a fused conv + pool) */
 
 /* Host -> device below 0x80, device -> host from 0x80. */
 #define ESPT_SPEC_FRAME_TYPES(X) \
@@ -33,12 +36,14 @@
     X(PING_REQ, 0x03)            \
     X(INPUT_PART, 0x04)          \
     X(OUTPUT_REQ, 0x05)          \
+    X(PROFILE_REQ, 0x10)         \
     X(READY, 0x80)               \
     X(INFO_RSP, 0x81)            \
     X(INFER_RSP, 0x82)           \
     X(PONG, 0x83)                \
     X(INPUT_ACK, 0x84)           \
     X(OUTPUT_PART, 0x85)         \
+    X(PROFILE_RSP, 0x90)         \
     X(ERROR, 0xEE)
 
 /* ERROR frames' codes. */
@@ -72,5 +77,17 @@
     X(UINT8, 3, "uint8")           \
     X(INT16, 7, "int16")           \
     X(INT8, 9, "int8")
+
+/* PROFILE's unit byte: what the board's counter counts (board.h). */
+#define ESPT_SPEC_COUNTER_UNITS(X)          \
+    X(CYCLES, 0, "cycles")                  \
+    X(INSTRUCTIONS, 1, "instructions")      \
+    X(NANOSECONDS, 2, "nanoseconds")
+
+/* PROFILE's state byte: whether the records describe an inference. */
+#define ESPT_SPEC_PROFILE_STATES(X)                    \
+    X(RECORDED, 0, "recorded")                         \
+    X(OFF, 1, "profiling not built in")                \
+    X(EMPTY, 2, "no inference yet")
 
 #endif

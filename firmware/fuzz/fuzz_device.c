@@ -6,6 +6,8 @@
  *           bit 2     invoke fails       bit 3   get_output fails
  *           bits 4-6  bytes per read: 0 (as many as queued), 1, 2, 3, 7, 16, 64, 255
  *           bit 7     set_input fails
+ *   byte 1, bits 1-2  the engine's profile: 3 steps, built without profiling, 0 steps,
+ *           or more steps than one reply holds (PROFILE_REQ pages)
  *   byte 1, bit 0 clear: raw wire. 0xFE 0xFE is a literal 0xFE; 0xFE then any other
  *           byte is a quiet gap as long as the frame time-out (the vectors' "T").
  *   byte 1, bit 0 set: records, so the fuzzer reaches well-formed frames it could not
@@ -22,7 +24,8 @@
  *   - what it writes is exactly a run of well-formed, CRC-valid frames;
  *   - READY comes first, then exactly one reply per parser event, in order, with its
  *     seq; each reply is the one docs/protocol.md prescribes, byte for byte where the
- *     content is known (PONG echo, INFER outputs, INFO size and status);
+ *     content is known (PONG echo, INFER outputs, INFO size and status, PROFILE
+ *     records);
  *   - pieces (INPUT_PART, OUTPUT_REQ) follow docs/protocol.md's rules, replayed here on
  *     a model of the transfer state with its own copy of the input: every INPUT_ACK's
  *     `have`, every output (whole or in pieces) equal to the engine's on that copy.
@@ -35,6 +38,7 @@
 #include "device.h"
 #include "device_step.h"
 #include "fake_board.h"
+#include "profile.h"
 #include "protocol.h"
 #include "reply_walk.h"
 #include "test_engine.h"
@@ -73,14 +77,20 @@ static struct {
         }                                                                                    \
     } while (0)
 
-static void configure(uint8_t c)
+static unsigned long invokes; /* inferences the replies so far imply the engine ran */
+
+static void configure(uint8_t c, uint8_t wire_mode)
 {
+    static const long profile_steps[4] = {3, 3, 0, 2 * ESPT_PROFILE_PER_REPLY(ESPT_MAX_PAYLOAD) + 5};
     static const size_t read_sizes[8] = {0, 1, 2, 3, 7, 16, 64, 255};
     test_engine_defaults(&cfg);
     cfg.init_status = (uint8_t)((c & 3u) == 3u ? 0u : (c & 3u));
     cfg.fail_invoke = (c >> 2) & 1;
     cfg.fail_get_output = (c >> 3) & 1;
     cfg.fail_set_input = (c >> 7) & 1;
+    cfg.profile_off = ((wire_mode >> 1) & 3u) == 1u;
+    cfg.profile_steps = profile_steps[(wire_mode >> 1) & 3u];
+    invokes = 0;
     fake_board_reset();
     fake_board_set_read_max(read_sizes[(c >> 4) & 7u]);
     test_engine_configure(&cfg);
@@ -187,6 +197,7 @@ static void require_error(const reply_t *r, uint8_t code)
 static void require_inference(const espt_event_t *ev, const reply_t *r)
 {
     int fits = cfg.output.bytes <= ESPT_MAX_PAYLOAD - ESPT_INFER_HEAD_BYTES;
+    invokes++; /* set_input succeeded: the engine ran, whatever came of it */
     model.open = 0;
     model.out_valid = 0;
     if (cfg.fail_invoke || (fits && cfg.fail_get_output)) {
@@ -273,6 +284,35 @@ static void check_output_req(const espt_event_t *ev, const reply_t *r)
     REQUIRE(memcmp(r->payload + ESPT_PIECE_HEAD_BYTES, model.output + offset, n) == 0);
 }
 
+/* PROFILE_RSP for steps from `first`, after `invokes` inferences. */
+static void check_profile(const espt_event_t *ev, const reply_t *r)
+{
+    long steps = cfg.profile_off ? -1 : invokes == 0 ? 0 : cfg.profile_steps;
+    uint16_t first = espt_get_u16(ev->payload), count = 0;
+    uint8_t want[ESPT_PROFILE_RECORD_BYTES];
+    size_t k;
+    REQUIRE(r->type == ESPT_PROFILE_RSP && r->len >= ESPT_PROFILE_HEAD_BYTES);
+    REQUIRE(r->payload[0] == ESPT_COUNTER_CYCLES);
+    REQUIRE(r->payload[1] == (steps < 0 ? ESPT_PROFILE_OFF : steps == 0 ? ESPT_PROFILE_EMPTY
+                                                                     : ESPT_PROFILE_RECORDED));
+    REQUIRE(espt_get_u16(r->payload + 2) == (steps > 0 ? steps : 0));
+    REQUIRE(espt_get_u16(r->payload + 4) == first);
+    if (steps > first) {
+        long left = steps - first;
+        count = (uint16_t)(left < (long)ESPT_PROFILE_PER_REPLY(ESPT_MAX_PAYLOAD)
+                               ? left : (long)ESPT_PROFILE_PER_REPLY(ESPT_MAX_PAYLOAD));
+    }
+    REQUIRE(espt_get_u16(r->payload + 6) == count);
+    REQUIRE(r->len == ESPT_PROFILE_HEAD_BYTES + (size_t)count * ESPT_PROFILE_RECORD_BYTES);
+    for (k = 0; k < count; k++) {
+        espt_profile_step_t rec;
+        test_engine_profile_expected((uint32_t)(first + k), &rec);
+        espt_pack_profile_step(want, &rec);
+        REQUIRE(memcmp(r->payload + ESPT_PROFILE_HEAD_BYTES + k * ESPT_PROFILE_RECORD_BYTES,
+                       want, sizeof want) == 0);
+    }
+}
+
 /* The reply the device owes for one event of the reference parser. */
 static void check_reply(const espt_event_t *ev, const reply_t *r)
 {
@@ -313,6 +353,12 @@ static void check_reply(const espt_event_t *ev, const reply_t *r)
                 require_inference(ev, r);
             }
         }
+        break;
+    case ESPT_PROFILE_REQ:
+        if (ev->len != ESPT_PROFILE_REQ_BYTES)
+            REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_BAD_LENGTH);
+        else
+            check_profile(ev, r);
         break;
     default:
         REQUIRE(r->type == ESPT_ERROR && r->payload[0] == ESPT_ERR_UNKNOWN_TYPE);
@@ -360,7 +406,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 
     if (size < 2)
         return 0;
-    configure(data[0]);
+    configure(data[0], data[1]);
     wire.n = wire.n_gaps = 0;
     if (data[1] & 1u)
         decode_records(data + 2, size - 2);

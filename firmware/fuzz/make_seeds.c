@@ -52,12 +52,17 @@ static void put_record(uint8_t op, uint8_t type, uint16_t seq, uint16_t len,
     put_bytes(payload, given);
 }
 
-static void begin(uint8_t config, int raw)
+static void begin_mode(uint8_t config, int raw, uint8_t profile)
 {
     raw_mode = raw;
     seed_len = 0;
     seed[seed_len++] = config;
-    seed[seed_len++] = raw ? 0x00 : 0x01;
+    seed[seed_len++] = (uint8_t)((raw ? 0x00 : 0x01) | (profile << 1));
+}
+
+static void begin(uint8_t config, int raw)
+{
+    begin_mode(config, raw, 0);
 }
 
 static int write_seed(const char *dir, const char *name)
@@ -142,6 +147,18 @@ int main(int argc, char **argv)
         put_gap();
         put_record(0, 0x03, 8, ESPT_MAX_PAYLOAD, NULL, 0); /* largest PING */
         snprintf(name, sizeof name, "records-%02x", engine_configs[k]);
+        rc |= write_seed(argv[2], name);
+    }
+    /* PROFILE before and after an inference, paged, under each profile configuration. */
+    for (k = 0; k < 4; k++) {
+        static const uint8_t pages[][2] = {{0, 0}, {2, 0}, {185, 0}, {0x72, 0x01}, {0xFF, 0xFF}};
+        begin_mode(0x00, 0, (uint8_t)k);
+        put_record(0, 0x10, 1, 2, pages[0], 2);          /* PROFILE_REQ before any INFER */
+        put_record(0, 0x02, 2, 16, chunk, 16);
+        for (i = 0; i < sizeof pages / sizeof pages[0]; i++)
+            put_record(0, 0x10, (uint16_t)(3 + i), 2, pages[i], 2);
+        put_record(0, 0x10, 9, 3, chunk, 3);             /* wrong length */
+        snprintf(name, sizeof name, "profile-%u", (unsigned)k);
         rc |= write_seed(argv[2], name);
     }
     printf("make_seeds: %u seeds in %s\n", seeds_written, argv[2]);

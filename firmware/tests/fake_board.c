@@ -21,6 +21,7 @@ static uint8_t out[FAKE_OUT_CAP];
 static size_t out_len;
 static int out_overflow;
 static uint64_t now_us, cycles;
+static uint8_t counter_unit = ESPT_COUNTER_CYCLES;
 static size_t read_max;
 static int link_closes, init_fails;
 static long writes_left;
@@ -31,6 +32,7 @@ void fake_board_reset(void)
     in_len = in_pos = n_gaps = gap_pos = out_len = read_max = 0;
     out_overflow = link_closes = init_fails = 0;
     now_us = cycles = 0;
+    counter_unit = ESPT_COUNTER_CYCLES;
     writes_left = -1;
     idle_calls = write_calls = 0;
 }
@@ -56,6 +58,7 @@ size_t fake_board_remaining(void)
 }
 
 void fake_board_set_read_max(size_t n) { read_max = n; }
+void fake_board_set_counter_unit(uint8_t unit) { counter_unit = unit; }
 void fake_board_close_link(void) { link_closes = 1; }
 void fake_board_fail_init(int fail) { init_fails = fail; }
 void fake_board_fail_writes_after(long n) { writes_left = n; }
@@ -125,6 +128,7 @@ int espt_board_write(const uint8_t *buf, size_t n)
 }
 
 uint64_t espt_board_cycles(void) { return cycles; }
+uint8_t espt_board_counter_unit(void) { return counter_unit; }
 uint64_t espt_board_micros(void) { return now_us; }
 uint32_t espt_board_millis(void) { return (uint32_t)(now_us / 1000u); }
 uint32_t espt_board_cpu_mhz(void) { return FAKE_CPU_MHZ; }

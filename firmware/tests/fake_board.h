@@ -32,6 +32,8 @@ void fake_board_fail_writes_after(long n);
 /* Clocks. A read of an empty queue waits: the clock moves on by its time-out. */
 void fake_board_advance_ms(uint32_t ms);
 void fake_board_tick(uint64_t cycles, uint64_t micros);
+/* What espt_board_counter_unit() reports (ESPT_COUNTER_*; cycles after a reset). */
+void fake_board_set_counter_unit(uint8_t unit);
 
 /* Bytes written by the device since the last reset or take. */
 const uint8_t *fake_board_output(size_t *n);

@@ -7,6 +7,7 @@
 #include "device.h"
 #include "device_step.h"
 #include "fake_board.h"
+#include "profile.h"
 #include "protocol.h"
 #include "reply_walk.h"
 #include "test_engine.h"
@@ -606,6 +607,116 @@ static void test_write_failure_is_fatal(void)
     CHECK(espt_device_poll(10) < 0);
 }
 
+/* ---- PROFILE -------------------------------------------------------------------- */
+
+static void send_profile_req(uint16_t seq, uint16_t first)
+{
+    uint8_t p[ESPT_PROFILE_REQ_BYTES];
+    espt_put_u16(p, first);
+    send_frame(ESPT_PROFILE_REQ, seq, p, sizeof p);
+}
+
+/* One PROFILE_RSP: its head, then each record byte-equal to the test engine's step. */
+static void expect_profile(const reply_t *r, uint16_t seq, uint8_t unit, uint8_t state,
+                           uint16_t total, uint16_t first, uint16_t count)
+{
+    uint8_t want[ESPT_PROFILE_RECORD_BYTES];
+    uint16_t k;
+    if (!CHECK_EQ(r->type, ESPT_PROFILE_RSP) || !CHECK_EQ(r->seq, seq)
+        || !CHECK_EQ(r->len, ESPT_PROFILE_HEAD_BYTES + (size_t)count * ESPT_PROFILE_RECORD_BYTES))
+        return;
+    CHECK_EQ(r->payload[0], unit);
+    CHECK_EQ(r->payload[1], state);
+    CHECK_EQ(espt_get_u16(r->payload + 2), total);
+    CHECK_EQ(espt_get_u16(r->payload + 4), first);
+    CHECK_EQ(espt_get_u16(r->payload + 6), count);
+    for (k = 0; k < count; k++) {
+        espt_profile_step_t rec;
+        const uint8_t *got = r->payload + ESPT_PROFILE_HEAD_BYTES + (size_t)k * ESPT_PROFILE_RECORD_BYTES;
+        test_engine_profile_expected((uint32_t)first + k, &rec);
+        espt_pack_profile_step(want, &rec);
+        if (!CHECK_MEM(got, want, sizeof want))
+            return;
+    }
+}
+
+static void infer_once(uint16_t seq)
+{
+    uint8_t input[16] = {0};
+    send_frame(ESPT_INFER_REQ, seq, input, sizeof input);
+}
+
+/* Before any inference: nothing recorded; after one: its steps, with the board's unit. */
+static void test_profile_steps(void)
+{
+    if (!start_default())
+        return;
+    fake_board_set_counter_unit(ESPT_COUNTER_INSTRUCTIONS);
+    send_profile_req(1, 0);
+    infer_once(2);
+    send_profile_req(3, 0);
+    send_profile_req(4, 2);
+    serve_all();
+    if (!CHECK_EQ(replies_sent(), 4))
+        return;
+    expect_profile(&replies[0], 1, ESPT_COUNTER_INSTRUCTIONS, ESPT_PROFILE_EMPTY, 0, 0, 0);
+    CHECK_EQ(replies[1].type, ESPT_INFER_RSP);
+    expect_profile(&replies[2], 3, ESPT_COUNTER_INSTRUCTIONS, ESPT_PROFILE_RECORDED, 3, 0, 3);
+    expect_profile(&replies[3], 4, ESPT_COUNTER_INSTRUCTIONS, ESPT_PROFILE_RECORDED, 3, 2, 1);
+    /* the fused step (1) names both ops; a single one pads with 0xFFFF */
+    CHECK_EQ(replies[2].payload[ESPT_PROFILE_HEAD_BYTES + ESPT_PROFILE_RECORD_BYTES], 2);
+    CHECK_EQ(espt_get_u16(replies[2].payload + ESPT_PROFILE_HEAD_BYTES + 4), 0xFFFFu);
+}
+
+/* More steps than one reply holds: pages of ESPT_PROFILE_PER_REPLY records, and a page
+ * past the end is empty, not an error. */
+static void test_profile_pages(void)
+{
+    const uint16_t per = (uint16_t)ESPT_PROFILE_PER_REPLY(ESPT_MAX_PAYLOAD);
+    test_engine_defaults(&engine);
+    engine.profile_steps = 2 * per + 5;
+    if (!start(&engine))
+        return;
+    infer_once(1);
+    send_profile_req(2, 0);
+    send_profile_req(3, per);
+    send_profile_req(4, (uint16_t)(2 * per));
+    send_profile_req(5, (uint16_t)(2 * per + 5));
+    send_profile_req(6, 0xFFFFu);
+    serve_all();
+    if (!CHECK_EQ(replies_sent(), 6))
+        return;
+    expect_profile(&replies[1], 2, ESPT_COUNTER_CYCLES, ESPT_PROFILE_RECORDED, (uint16_t)(2 * per + 5), 0, per);
+    expect_profile(&replies[2], 3, ESPT_COUNTER_CYCLES, ESPT_PROFILE_RECORDED, (uint16_t)(2 * per + 5), per, per);
+    expect_profile(&replies[3], 4, ESPT_COUNTER_CYCLES, ESPT_PROFILE_RECORDED, (uint16_t)(2 * per + 5),
+                   (uint16_t)(2 * per), 5);
+    expect_profile(&replies[4], 5, ESPT_COUNTER_CYCLES, ESPT_PROFILE_RECORDED, (uint16_t)(2 * per + 5),
+                   (uint16_t)(2 * per + 5), 0);
+    expect_profile(&replies[5], 6, ESPT_COUNTER_CYCLES, ESPT_PROFILE_RECORDED, (uint16_t)(2 * per + 5),
+                   0xFFFFu, 0);
+    CHECK(replies[1].len <= ESPT_MAX_PAYLOAD);
+}
+
+static void test_profile_off_and_bad_length(void)
+{
+    uint8_t three[3] = {0, 0, 0};
+    test_engine_defaults(&engine);
+    engine.profile_off = 1;
+    if (!start(&engine))
+        return;
+    fake_board_set_counter_unit(ESPT_COUNTER_NANOSECONDS);
+    infer_once(1);
+    send_profile_req(2, 0);
+    send_frame(ESPT_PROFILE_REQ, 3, three, sizeof three);
+    send_frame(ESPT_PROFILE_REQ, 4, NULL, 0);
+    serve_all();
+    if (!CHECK_EQ(replies_sent(), 4))
+        return;
+    expect_profile(&replies[1], 2, ESPT_COUNTER_NANOSECONDS, ESPT_PROFILE_OFF, 0, 0, 0);
+    expect_error(&replies[2], 3, ESPT_ERR_BAD_LENGTH, "PROFILE_REQ of 3 bytes, takes 2");
+    expect_error(&replies[3], 4, ESPT_ERR_BAD_LENGTH, "PROFILE_REQ of 0 bytes, takes 2");
+}
+
 void test_device(void)
 {
     RUN(test_ready_at_start);
@@ -629,4 +740,7 @@ void test_device(void)
     RUN(test_pipelined);
     RUN(test_main_returns_on_link_close);
     RUN(test_write_failure_is_fatal);
+    RUN(test_profile_steps);
+    RUN(test_profile_pages);
+    RUN(test_profile_off_and_bad_length);
 }

@@ -34,6 +34,7 @@ void test_engine_defaults(test_engine_config_t *c)
     c->init_status = ESPT_STATUS_READY;
     c->input = test_engine_tensor(ESPT_DTYPE_INT8, 4, 1, 4, 4, 1, 1.0f / 255.0f, -128);
     c->output = test_engine_tensor(ESPT_DTYPE_INT8, 2, 1, 10, 1, 1, 0.00390625f, -128);
+    c->profile_steps = 3;
 }
 
 void test_engine_configure(const test_engine_config_t *c)
@@ -103,5 +104,33 @@ int espt_engine_get_output(size_t offset, uint8_t *out, size_t n)
         || n > cfg.output.bytes - offset)
         return -1;
     memcpy(out, output + offset, n);
+    return 0;
+}
+
+/* Every third step from step 1 is a fused pair (op count 2). */
+void test_engine_profile_expected(uint32_t k, espt_profile_step_t *rec)
+{
+    memset(rec, 0, sizeof *rec);
+    rec->op_count = (uint8_t)(k % 3u == 1u ? 2u : 1u);
+    rec->op_index[0] = (uint16_t)(2u * k);
+    rec->op_index[1] = (uint16_t)(2u * k + 1u);
+    rec->op_code[0] = (uint16_t)(k * 7u % 200u);
+    rec->op_code[1] = 17u; /* MAX_POOL_2D */
+    rec->counter = 1000u * (uint64_t)(k + 1u) + (uint64_t)k * k + ((uint64_t)k << 33);
+    rec->arena_live_bytes = 64u * (k + 1u);
+}
+
+long espt_engine_profile_steps(void)
+{
+    if (cfg.profile_off)
+        return -1;
+    return invocations == 0 ? 0 : cfg.profile_steps;
+}
+
+int espt_engine_profile_step(uint32_t step, espt_profile_step_t *rec)
+{
+    if (cfg.profile_off || invocations == 0 || cfg.profile_steps < 0 || step >= (unsigned long)cfg.profile_steps)
+        return -1;
+    test_engine_profile_expected(step, rec);
     return 0;
 }

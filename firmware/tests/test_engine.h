@@ -20,6 +20,8 @@ typedef struct {
     espt_tensor_info_t output;   /* default int8 [1,10], 10 bytes */
     void (*on_invoke)(void);     /* e.g. advance a fake clock */
     char detail[ESPT_INFO_STR_MAX + 1]; /* copied whole into info->detail (may be unterminated) */
+    int profile_off;             /* built without profiling: espt_engine_profile_steps() -1 */
+    long profile_steps;          /* steps each invoke records (default 3) */
 } test_engine_config_t;
 
 void test_engine_defaults(test_engine_config_t *c);
@@ -29,6 +31,9 @@ unsigned long test_engine_invocations(void);
 
 /* The engine's function, for oracles. */
 void test_engine_expected(const uint8_t *in, size_t n, uint8_t *out, size_t out_n);
+
+/* Step k as the engine records it (the same for every invoke), for oracles. */
+void test_engine_profile_expected(uint32_t k, espt_profile_step_t *rec);
 
 /* Tensor info for a dtype and shape (bytes computed). */
 espt_tensor_info_t test_engine_tensor(uint8_t dtype, uint8_t rank, uint16_t d0, uint16_t d1,

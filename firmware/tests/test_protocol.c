@@ -4,6 +4,7 @@
 
 #include "check.h"
 #include "crc32.h"
+#include "profile.h"
 #include "protocol.h"
 #include "tests.h"
 #include "vectors.h"
@@ -259,12 +260,47 @@ static void test_parser_clamps_max_payload(void)
     CHECK_EQ(parser.max_payload, ESPT_MAX_PAYLOAD);
 }
 
+/* The vector profile_rsp, packed field by field. */
+static void test_profile_payload_matches_vector(void)
+{
+    const frame_vector_t *v = frame_vector("profile_rsp");
+    const frame_vector_t *req = frame_vector("profile_req");
+    uint8_t out[ESPT_PROFILE_HEAD_BYTES + 2 * ESPT_PROFILE_RECORD_BYTES];
+    espt_profile_step_t conv_pool, fc;
+    size_t n;
+    if (v == NULL || req == NULL)
+        return;
+    memset(&conv_pool, 0, sizeof conv_pool);
+    memset(&fc, 0, sizeof fc);
+    conv_pool.op_count = 2;
+    conv_pool.op_index[0] = 2;
+    conv_pool.op_index[1] = 3;
+    conv_pool.op_code[0] = 3;  /* CONV_2D */
+    conv_pool.op_code[1] = 17; /* MAX_POOL_2D */
+    conv_pool.counter = 1234567890123ull;
+    conv_pool.arena_live_bytes = 6272;
+    fc.op_count = 1;
+    fc.op_index[0] = 4;
+    fc.op_index[1] = 99; /* past op_count: sent as 0xFFFF */
+    fc.op_code[0] = 9;   /* FULLY_CONNECTED */
+    fc.counter = 45678;
+    fc.arena_live_bytes = 1296;
+    n = espt_pack_profile_head(out, ESPT_COUNTER_INSTRUCTIONS, ESPT_PROFILE_RECORDED, 3, 1, 2);
+    n += espt_pack_profile_step(out + n, &conv_pool);
+    n += espt_pack_profile_step(out + n, &fc);
+    CHECK_EQ(n, v->payload_len);
+    CHECK_MEM(out, v->payload, v->payload_len);
+    CHECK_EQ(req->payload_len, ESPT_PROFILE_REQ_BYTES);
+    CHECK_EQ(espt_get_u16(req->payload), 1);
+}
+
 void test_protocol(const char *vectors_path)
 {
     RUN(test_crc32);
     test_vectors(vectors_path);
     RUN(test_ready_payload_matches_vector);
     RUN(test_info_payload_matches_vector);
+    RUN(test_profile_payload_matches_vector);
     RUN(test_info_detail_bounds);
     RUN(test_error_payload);
     RUN(test_encode_bounds);

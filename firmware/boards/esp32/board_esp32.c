@@ -231,6 +231,12 @@ uint64_t espt_board_cycles(void)
     return cycles_total;
 }
 
+/* esp_cpu_get_cycle_count(): the core's CCOUNT (Xtensa) or mcycle (RISC-V) register. */
+uint8_t espt_board_counter_unit(void)
+{
+    return ESPT_COUNTER_CYCLES;
+}
+
 uint64_t espt_board_micros(void)
 {
     return (uint64_t)esp_timer_get_time();

@@ -55,6 +55,8 @@ static uint64_t now_ns(void)
 
 /* No cycle counter: host time is not cycles, so none are made of it. */
 uint64_t espt_board_cycles(void) { return 0; }
+/* No counter: the host runtime is not profiled (bench --profile refuses --port sim). */
+uint8_t espt_board_counter_unit(void) { return ESPT_COUNTER_NANOSECONDS; }
 uint64_t espt_board_micros(void) { return now_ns() / 1000u; }
 uint32_t espt_board_millis(void) { return (uint32_t)(now_ns() / 1000000u); }
 uint32_t espt_board_cpu_mhz(void) { return mhz; }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 
 #include "board.h"
+#include "engine.h" /* ESPT_COUNTER_* */
 
 static int in_fd = 0;
 static int out_fd = 1;
@@ -160,6 +161,8 @@ static uint64_t now_ns(void)
 }
 
 uint64_t espt_board_cycles(void) { return now_ns(); }
+/* Host time, not a CPU counter: PROFILE says so. */
+uint8_t espt_board_counter_unit(void) { return ESPT_COUNTER_NANOSECONDS; }
 uint64_t espt_board_micros(void) { return now_ns() / 1000u; }
 uint32_t espt_board_millis(void) { return (uint32_t)(now_ns() / 1000000u); }
 uint32_t espt_board_cpu_mhz(void) { return ESPT_POSIX_CPU_MHZ; }

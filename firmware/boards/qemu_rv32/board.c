@@ -14,6 +14,7 @@
 
 #include "board.h"
 #include "firmware_main.h"
+#include "engine.h" /* ESPT_COUNTER_* */
 #include "qemu_rv32.h"
 #include "uart16550.h"
 
@@ -158,6 +159,12 @@ uint64_t espt_board_cycles(void)
         lo = read_minstret();
     } while (hi != read_minstreth());
     return ((uint64_t)hi << 32) | lo;
+}
+
+/* minstret: retired instructions, exact under -icount shift=0. */
+uint8_t espt_board_counter_unit(void)
+{
+    return ESPT_COUNTER_INSTRUCTIONS;
 }
 
 uint64_t espt_board_micros(void)

@@ -7,6 +7,8 @@
 #include "engine.h"
 #include "model_aot.h"
 
+static int profiled; /* an inference has run: the profile's records are its */
+
 /* The generated model's I/O types are engine.h's codes for int8 or float32. */
 typedef char espt_aot_io_dtypes_checked[
     ((ESPT_AOT_INPUT_DTYPE == ESPT_DTYPE_INT8 || ESPT_AOT_INPUT_DTYPE == ESPT_DTYPE_FLOAT32) &&
@@ -56,6 +58,7 @@ int espt_engine_set_input(size_t offset, const uint8_t *data, size_t n)
 int espt_engine_invoke(void)
 {
     espt_aot_invoke();
+    profiled = 1;
     return 0;
 }
 
@@ -67,3 +70,69 @@ int espt_engine_get_output(size_t offset, uint8_t *out, size_t n)
     memcpy(out, (const uint8_t *)espt_aot_output() + offset, n);
     return 0;
 }
+
+/* ---- the profile ------------------------------------------------------------------ */
+
+#ifdef ESPT_AOT_PROFILE
+#include "board.h"
+#include "espt_aot_profile.h"
+
+/* The counter over each step of the last inference: consecutive reads, so the steps add
+ * up to the invoke less the reads around it. */
+static uint64_t step_counter[ESPT_AOT_PROFILE_STEPS];
+static uint64_t last_read;
+
+void espt_aot_profile_begin(void)
+{
+    last_read = espt_board_cycles();
+}
+
+void espt_aot_profile_mark(uint32_t k)
+{
+    uint64_t now = espt_board_cycles();
+    if (k < ESPT_AOT_PROFILE_STEPS) {
+        step_counter[k] = now - last_read;
+    }
+    last_read = now;
+}
+
+long espt_engine_profile_steps(void)
+{
+    return profiled ? (long)ESPT_AOT_PROFILE_STEPS : 0;
+}
+
+int espt_engine_profile_step(uint32_t step, espt_profile_step_t *rec)
+{
+    const espt_aot_profile_entry_t *e;
+    int i;
+    if (!profiled || step >= ESPT_AOT_PROFILE_STEPS || rec == NULL) {
+        return -1;
+    }
+    e = &espt_aot_profile_table[step];
+    rec->op_count = e->op_count;
+    for (i = 0; i < ESPT_PROFILE_OPS_MAX; ++i) {
+        rec->op_index[i] = i < 2 ? e->op_index[i] : 0xFFFFu;
+        rec->op_code[i] = i < 2 ? e->op_code[i] : 0xFFFFu;
+    }
+    rec->counter = step_counter[step];
+    rec->arena_live_bytes = e->arena_live_bytes;
+    return 0;
+}
+
+#else
+
+/* Built without profiling: nothing between the kernel calls, nothing to report. */
+long espt_engine_profile_steps(void)
+{
+    (void)profiled;
+    return -1;
+}
+
+int espt_engine_profile_step(uint32_t step, espt_profile_step_t *rec)
+{
+    (void)step;
+    (void)rec;
+    return -1;
+}
+
+#endif

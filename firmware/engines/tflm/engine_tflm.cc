@@ -26,6 +26,9 @@
 #include "op_resolver.h"
 #include "op_watch.h"
 #include "tflm_status.h"
+#if defined(ESPT_TFLM_PROFILE)
+#include "op_profiler.h"
+#endif
 
 #include "tensorflow/lite/micro/memory_planner/greedy_memory_planner.h"
 #include "tensorflow/lite/micro/micro_allocator.h"
@@ -54,6 +57,18 @@ TfLiteTensor* input = nullptr;
 TfLiteTensor* output = nullptr;
 bool initialised = false;
 espt_model_info_t cached;
+
+// A profiling build (-DESPT_TFLM_PROFILE) hands the interpreter a profiler; otherwise
+// it gets none and Invoke reads no counter.
+#if defined(ESPT_TFLM_PROFILE)
+#ifndef ESPT_TFLM_PROFILE_MAX_OPS
+#define ESPT_TFLM_PROFILE_MAX_OPS 256
+#endif
+espt::OpProfiler<ESPT_TFLM_PROFILE_MAX_OPS> profiler;
+tflite::MicroProfilerInterface* active_profiler() { return profiler.Described() ? &profiler : nullptr; }
+#else
+tflite::MicroProfilerInterface* active_profiler() { return nullptr; }
+#endif
 
 // The arena lives in internal RAM, allocated at run time: a static array this large
 // would not fit dram0_0_seg on the ESP32, and PSRAM would make every tensor access slow.
@@ -225,7 +240,11 @@ extern "C" int espt_engine_init(espt_model_info_t* info) {
     return finish(info);
   }
   // (initialization_status() says nothing: the constructor always leaves it OK.)
-  interpreter = new (interpreter_storage) tflite::MicroInterpreter(model, watched_ops, allocator);
+#if defined(ESPT_TFLM_PROFILE)
+  profiler.Describe(model);  // false (no profile) past ESPT_TFLM_PROFILE_MAX_OPS ops
+#endif
+  interpreter = new (interpreter_storage) tflite::MicroInterpreter(
+      model, watched_ops, allocator, /*resource_variables=*/nullptr, active_profiler());
   // ESP-NN's kernels ask for scratch buffers the host's reference kernels do not: this
   // is where a tight arena fails.
   setup.phase = ESPT_TFLM_PHASE_MODEL;
@@ -262,7 +281,32 @@ extern "C" int espt_engine_set_input(size_t offset, const uint8_t* data, size_t 
 
 extern "C" int espt_engine_invoke(void) {
   if (cached.status != ESPT_STATUS_READY || interpreter == nullptr) return -1;
+#if defined(ESPT_TFLM_PROFILE)
+  profiler.Start();
+  const bool ok = interpreter->Invoke() == kTfLiteOk;
+  profiler.Finish(ok);
+  return ok ? 0 : -1;
+#else
   return interpreter->Invoke() == kTfLiteOk ? 0 : -1;
+#endif
+}
+
+extern "C" long espt_engine_profile_steps(void) {
+#if defined(ESPT_TFLM_PROFILE)
+  return profiler.Described() ? profiler.Steps() : -1;
+#else
+  return -1;
+#endif
+}
+
+extern "C" int espt_engine_profile_step(uint32_t step, espt_profile_step_t* rec) {
+#if defined(ESPT_TFLM_PROFILE)
+  return profiler.Step(step, rec) ? 0 : -1;
+#else
+  (void)step;
+  (void)rec;
+  return -1;
+#endif
 }
 
 extern "C" int espt_engine_get_output(size_t offset, uint8_t* out, size_t n) {

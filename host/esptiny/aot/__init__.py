@@ -17,6 +17,7 @@ from pathlib import Path
 from .. import atomic
 from ..crc import crc32
 from . import codegen
+from . import profile as aot_profile
 from . import plan as planner
 from .lower import SUPPORTED, Lowering
 from .steps import float_literal
@@ -81,8 +82,9 @@ def compile_model(model_bytes: bytes, pack_weights: str = "auto", fuse: bool = T
     const_bytes = _const_bytes(steps, ("weights", "bias", "params"))
     tinfo = {"input": _tensor_info(low.tensors[low.input_index]),
              "output": _tensor_info(low.tensors[low.output_index])}
+    profile = aot_profile.entries(low.g.ops, steps, arena)
     c_src, h_src = codegen.render(low, steps, arena, len(model_bytes), crc, tinfo, const_bytes,
-                                  _plan_lines(low, steps, arena))
+                                  _plan_lines(low, steps, arena), profile)
     unfused = arena.arena_bytes
     if fuse and any(len(s.ops) > 1 for s in steps):
         unfused = _lower_and_plan(model_bytes, pack_weights, False)[2].arena_bytes
@@ -96,6 +98,8 @@ def compile_model(model_bytes: bytes, pack_weights: str = "auto", fuse: bool = T
         "code_ops": [op.name for op in low.g.ops],
         "steps": [{"kernel": s.kernel, "ops": s.op_names, "comment": s.comment,
                    "scratch_bytes": s.scratch_bytes, "packed": s.packed} for s in steps],
+        "profile_steps": [{"ops": list(e.ops), "op_names": list(e.names), "kernel_step": e.step,
+                           "arena_live_bytes": e.arena_live_bytes} for e in profile],
         "model_crc32": crc,
         "model_bytes": len(model_bytes),
         "input": {k: v for k, v in tinfo["input"].items() if k not in ("scale_c", "dims4", "dtype_code")},

@@ -4,6 +4,7 @@ from __future__ import annotations
 import numpy as np
 
 from ..paths import TEMPLATES
+from .profile import NO_OP
 from .steps import Step
 
 CTYPE_BYTES = {"int8_t": 1, "uint8_t": 1, "int32_t": 4, "uint32_t": 4}
@@ -53,19 +54,38 @@ def _code(lowering, step: Step, index: int, plan) -> str:
     return step.call.format(**subst)
 
 
+def _profile_view(profile: list, view_steps: list) -> tuple[list, list]:
+    """The profile table's rows, and where each record's counter read goes: after its kernel
+    call, or (an alias, no code) before the next step's call or at the end."""
+    rows, pending = [], []
+    for i, e in enumerate(profile):
+        pad = [NO_OP] * (2 - len(e.ops))
+        what = " + ".join(f"op {k} {n}" for k, n in zip(e.ops, e.names))
+        rows.append({"op_count": len(e.ops), "index": list(e.ops) + pad, "code": list(e.codes) + pad,
+                     "live": e.arena_live_bytes, "what": what + ("" if e.step is not None else ", an alias")})
+        if e.step is None:
+            pending.append({"index": i, "what": what})
+        else:
+            view_steps[e.step]["marks_before"], pending = pending, []
+            view_steps[e.step]["mark"] = i
+    return rows, pending
+
+
 def render(lowering, steps: list, plan, model_bytes: int, model_crc32: int, tensor_info: dict,
-           const_bytes: int, plan_lines: list) -> tuple[str, str]:
+           const_bytes: int, plan_lines: list, profile: list) -> tuple[str, str]:
     env = _environment()
     view_steps = []
     for k, s in enumerate(steps):
         view_steps.append({
             "comment": s.comment, "ops": ", ".join(f"op {k} {n}" for k, n in zip(s.ops, s.op_names)),
-            "fused": len(s.ops) > 1,
+            "fused": len(s.ops) > 1, "marks_before": [], "mark": None,
             "struct": s.struct.rstrip("\n"), "code": _code(lowering, s, k, plan),
             "consts": [{"ctype": c.ctype, "name": c.name, "count": int(np.asarray(c.values).size),
                         "body": array_body(c.values, c.ctype)} for c in s.consts],
         })
-    ctx = {"model_bytes": model_bytes, "model_crc32": model_crc32, "arena_bytes": plan.arena_bytes,
+    profile_rows, marks_after = _profile_view(profile, view_steps)
+    ctx = {"profile": profile_rows, "marks_after": marks_after,
+           "model_bytes": model_bytes, "model_crc32": model_crc32, "arena_bytes": plan.arena_bytes,
            "const_bytes": const_bytes, "steps": view_steps, "op_count": len(lowering.g.ops),
            "input": tensor_info["input"], "output": tensor_info["output"],
            "input_offset": plan.offset(("tensor", lowering.root(lowering.input_index))),

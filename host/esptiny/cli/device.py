@@ -98,6 +98,11 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
 @click.option("--resume", is_flag=True, help="Continue the partial result an interrupted bench kept.")
 @click.option("--sim-baud", type=click.IntRange(min=0),
               help="Link rate a --port sim board emulates [default: --baud]; 0: no pacing.")
+@click.option("--profile", "profile_images", type=click.IntRange(min=1), is_flag=False, flag_value=3,
+              default=None, metavar="[N]",
+              help="After the bench, profile N images (3 if N is not given) on the first port: "
+                   "each step's counter and live arena (native and qemu-rv32 run their profiling "
+                   "build; a board must carry one).")
 @click.option("--protocol", type=click.Choice(["esptiny", "mlperf-tiny"]), default="esptiny",
               show_default=True,
               help="mlperf-tiny: drive a firmware exported with --protocol mlperf-tiny as the MLPerf "
@@ -116,7 +121,7 @@ def sim(run_dir, variant, listen, chip, baud, corrupt_rate, drop_rate, fault_on,
                    "reset_after=N[,N...], hang_after, boot_ms, boot_text, seed) or the virtual "
                    "board's (arena_bytes, rx_buffer_bytes, chip); repeatable.")
 def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_timeout, resume, sim_baud,
-          protocol, mode, window_seconds, warmups, device_options, stall_timeout):
+          protocol, mode, window_seconds, warmups, device_options, stall_timeout, profile_images):
     """Benchmark RUN's VARIANT on boards over serial: on-device accuracy, agreement with
     the TFLite interpreter and TFLite-Micro's host runtime, latency, throughput.
 
@@ -136,7 +141,7 @@ def bench(run_dir, variant, ports, baud, limit, reset, retries, timeout, ready_t
     run_bench(Run(run_dir), variant, ports=ports or ("sim",), baud=baud, limit=limit,
               reset=reset, retries=retries, timeout=timeout, ready_timeout=ready_timeout,
               stall_timeout=stall_timeout, resume=resume, sim_options=None if sim_baud is None else {"baud": sim_baud},
-              device_options=_name_values(device_options))
+              device_options=_name_values(device_options), profile_images=profile_images or 0)
 
 
 def _name_values(items) -> dict:

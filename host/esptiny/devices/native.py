@@ -21,15 +21,17 @@ from .. import atomic, paths, toolchain
 from ..errors import UserError
 
 EXE = "firmware-native"
+PROFILE_FLAGS = ["-DESPT_AOT_PROFILE=1"]
 START_TIMEOUT_S = 10.0
 
 
 def build(model_bytes: bytes, build_dir, protocol: str = "esptiny",
-          max_payload: int | None = None) -> Path:
+          max_payload: int | None = None, profile: bool = False) -> Path:
     """Build firmware-native for this model into build_dir (skipped when the model's C,
     every firmware source and the options are what the last build used). protocol:
     esptiny's (docs/protocol.md) or "mlperf-tiny" (docs/mlperf-tiny.md); max_payload:
-    ESPT_MAX_PAYLOAD (default the protocol's 4096)."""
+    ESPT_MAX_PAYLOAD (default the protocol's 4096); profile: the AOT engine built with
+    -DESPT_AOT_PROFILE (PROFILE answers in host nanoseconds)."""
     from .. import aot
     from ..aot import host
     build_dir = Path(build_dir).resolve()
@@ -38,7 +40,8 @@ def build(model_bytes: bytes, build_dir, protocol: str = "esptiny",
     aot.generate(bytes(model_bytes), gen)
     sources = [*host.engine_sources(gen), *sorted((paths.FIRMWARE / "core").glob("*.[ch]")),
                *sorted((paths.FIRMWARE / "boards" / "posix").glob("*.[ch]")), gen / "model_aot.h"]
-    defines = [f"-DESPT_MAX_PAYLOAD={int(max_payload)}"] if max_payload else []
+    defines = ([f"-DESPT_MAX_PAYLOAD={int(max_payload)}"] if max_payload else []) \
+        + (PROFILE_FLAGS if profile else [])
     digest = hashlib.sha256(protocol.encode() + b"".join(Path(f).read_bytes() for f in sources)
                             + " ".join(defines).encode()).hexdigest()
     stamp = build_dir / "sources.sha256"
@@ -105,8 +108,8 @@ def _stop(proc):
 
 
 @contextmanager
-def port(model_bytes: bytes, build_dir, protocol: str = "esptiny"):
+def port(model_bytes: bytes, build_dir, protocol: str = "esptiny", profile: bool = False):
     """ports.py's "native": the model compiled into firmware-native, on a pty."""
-    exe = build(model_bytes, build_dir, protocol)
+    exe = build(model_bytes, build_dir, protocol, profile=profile)
     with serve(exe) as path:
         yield path

@@ -79,15 +79,22 @@ def _sim(target: Target, options):
     return lambda: sim.start(target.model_path, opts, build)
 
 
+def _build_name(device: str, options) -> str:
+    """A profiling build (options["profile"]) lives beside the plain one, never over it."""
+    return f"{device}-profile" if (options or {}).get("profile") else device
+
+
 def _qemu_rv32(target: Target, options):
     from . import qemu
-    fw = qemu.build(target.model_path.read_bytes(), target.build_for("qemu_rv32"), protocol=target.protocol)
+    fw = qemu.build(target.model_path.read_bytes(), target.build_for(_build_name("qemu_rv32", options)),
+                    protocol=target.protocol, profile=bool(options.get("profile")))
     return lambda: qemu.serve(fw)
 
 
 def _native(target: Target, options):
     from . import native
-    exe = native.build(target.model_path.read_bytes(), target.build_for("native"), target.protocol)
+    exe = native.build(target.model_path.read_bytes(), target.build_for(_build_name("native", options)),
+                       target.protocol, profile=bool(options.get("profile")))
     return lambda: native.serve(exe)
 
 
@@ -97,6 +104,9 @@ class Device:
     reboot: str       # linkemu: "reopen" (boots when its port is opened) or "restart"
     options: tuple = ()  # its own option classes, beyond the link's
 
+
+# Devices that answer PROFILE in a profiling build (options["profile"]).
+PROFILES = ("native", "qemu-rv32")
 
 SPECIAL = {
     "sim": Device(_sim, "reopen", ("sim",)),
@@ -175,7 +185,9 @@ def open_port(spec: str, target: Target, options: dict | None = None):
         return nullcontext(spec)
     from . import linkemu
     dev = SPECIAL[spec]
-    options = check_options(spec, dict(options or {}))
+    options = dict(options or {})
+    profile = bool(options.pop("profile", False))  # the profiling build (bench --profile)
+    options = {**check_options(spec, options), "profile": profile}
     start = dev.prepare(target, options)
     link = linkemu.LinkOptions(**_pick(options, linkemu.LinkOptions)).check()
     if not link.active():

@@ -177,10 +177,11 @@ def describe_exit(status: int) -> str:
 # ---- for the bench ------------------------------------------------------------------
 
 @contextmanager
-def port(model_bytes: bytes, build_dir, protocol: str = "esptiny"):
+def port(model_bytes: bytes, build_dir, protocol: str = "esptiny", profile: bool = False):
     """`--port qemu-rv32` (ports.SPECIAL): build the model's firmware (speaking
-    `protocol`) if needed, start QEMU, yield the UART's pyserial URL, stop QEMU after."""
-    fw = build(model_bytes, build_dir, protocol=protocol)
+    `protocol`; profile: the profiling build) if needed, start QEMU, yield the UART's
+    pyserial URL, stop QEMU after."""
+    fw = build(model_bytes, build_dir, protocol=protocol, profile=profile)
     with serve(fw) as url:
         yield url
 

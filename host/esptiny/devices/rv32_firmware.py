@@ -52,19 +52,20 @@ class Firmware:
 
 
 def build(model_bytes: bytes, build_dir, stack_bytes: int = STACK_BYTES,
-          protocol: str = "esptiny") -> Firmware:
+          protocol: str = "esptiny", profile: bool = False) -> Firmware:
     """Cross-compile the firmware for this model into build_dir (incrementally) and check
     it fits the board: the tensor arena against the RAM export plans on (as `esptiny
     export --board esp32c3` checks it), the ELF against flash and SRAM. A one-line
     UserError names the numbers when it does not fit. protocol: esptiny's or
-    "mlperf-tiny" (the Makefile's PROTOCOL)."""
+    "mlperf-tiny" (the Makefile's PROTOCOL); profile: the AOT engine built with
+    -DESPT_AOT_PROFILE (give it a build_dir of its own)."""
     require_cross_compiler()
     build_dir = Path(build_dir).resolve()
     model_dir = build_dir / "model"
     info = aot.generate(bytes(model_bytes), model_dir)
     fit.check_arena(BOARD, fit.ArenaPlan(recorded=int(info["arena_bytes"]), engine="aot"), "model")
     log = build_dir / "build.log"
-    r = _make(build_dir, "all", model_dir, stack_bytes, protocol)
+    r = _make(build_dir, "all", model_dir, stack_bytes, protocol, profile)
     atomic.write_text(log, r.stdout + r.stderr)
     if r.returncode != 0:
         _build_failed(r.stdout + r.stderr, build_dir, model_dir, stack_bytes, log, protocol)
@@ -75,12 +76,14 @@ def build(model_bytes: bytes, build_dir, stack_bytes: int = STACK_BYTES,
 
 
 def _make(build_dir: Path, target: str, model_dir=None, stack_bytes: int = STACK_BYTES,
-          protocol: str = "esptiny"):
+          protocol: str = "esptiny", profile: bool = False):
     cmd = ["make", "--no-print-directory", f"-j{os.cpu_count() or 1}", "-C", str(BOARD_DIR), target,
            f"BUILD={build_dir}", f"STACK_BYTES={stack_bytes}", f"FLASH_BYTES={FLASH_LIMIT}",
            f"RAM_BYTES={RAM_LIMIT}", f"CPU_MHZ={CPU_MHZ}", f"PROTOCOL={protocol}"]
     if model_dir is not None:
         cmd.append(f"MODEL_DIR={model_dir}")
+    if profile:
+        cmd.append("PROFILE=1")
     return subprocess.run(cmd, capture_output=True, text=True)
 
 

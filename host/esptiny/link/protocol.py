@@ -32,6 +32,9 @@ INFO_STR_MAX = _LIMITS["INFO_STR_MAX"]
 INFO_FLAG_PIECES = _LIMITS["INFO_FLAG_PIECES"]
 PIECE_HEAD_BYTES = _LIMITS["PIECE_HEAD_BYTES"]
 OUTPUT_REQ_BYTES = _LIMITS["OUTPUT_REQ_BYTES"]
+PROFILE_HEAD_BYTES = _LIMITS["PROFILE_HEAD_BYTES"]
+PROFILE_RECORD_BYTES = _LIMITS["PROFILE_RECORD_BYTES"]
+PROFILE_OPS_MAX = _LIMITS["PROFILE_OPS_MAX"]
 assert HEADER.size == HEADER_BYTES
 
 # Frame types: host -> device below 0x80, device -> host from 0x80.
@@ -40,6 +43,7 @@ READY, INFO_RSP, INFER_RSP = _FRAMES["READY"], _FRAMES["INFO_RSP"], _FRAMES["INF
 PONG, ERROR = _FRAMES["PONG"], _FRAMES["ERROR"]
 INPUT_PART, OUTPUT_REQ = _FRAMES["INPUT_PART"], _FRAMES["OUTPUT_REQ"]
 INPUT_ACK, OUTPUT_PART = _FRAMES["INPUT_ACK"], _FRAMES["OUTPUT_PART"]
+PROFILE_REQ, PROFILE_RSP = _FRAMES["PROFILE_REQ"], _FRAMES["PROFILE_RSP"]
 
 # Error codes carried by ERROR frames, and their names.
 ERR_CRC, ERR_OVERSIZE, ERR_TRUNCATED = _ERRORS["CRC"], _ERRORS["OVERSIZE"], _ERRORS["TRUNCATED"]
@@ -59,6 +63,13 @@ ENGINE_CODES = {name: code for code, name in ENGINE_NAMES.items()}
 DTYPE_NAMES = {code: reader.type_name(code) for code in spec.values("DTYPES").values()}
 DTYPE_SIZES = {code: reader.numpy_dtype(code).itemsize for code in DTYPE_NAMES}
 DTYPE_CODES = {name: code for code, name in DTYPE_NAMES.items()}
+
+# PROFILE's counter units and states.
+COUNTER_UNITS = spec.texts("COUNTER_UNITS")
+_PROFILE_STATES = spec.values("PROFILE_STATES")
+PROFILE_RECORDED, PROFILE_OFF = _PROFILE_STATES["RECORDED"], _PROFILE_STATES["OFF"]
+PROFILE_EMPTY = _PROFILE_STATES["EMPTY"]
+PROFILE_STATE_NAMES = spec.texts("PROFILE_STATES")
 
 
 def encode_frame(ftype: int, seq: int, payload: bytes = b"") -> bytes:
@@ -307,3 +318,73 @@ def unpack_output_part(data: bytes) -> tuple:
         raise ValueError(f"OUTPUT_PART of {len(data)} bytes is shorter than its head")
     tag, offset = PIECE_HEAD.unpack_from(data)
     return tag, offset, data[PIECE_HEAD_BYTES:]
+
+
+# ---- PROFILE ----------------------------------------------------------------
+
+PROFILE_HEAD = struct.Struct("<BBHHH")  # unit, state, steps, first, count
+PROFILE_RECORD = struct.Struct(f"<BB{PROFILE_OPS_MAX}H{PROFILE_OPS_MAX}HQI")
+NO_OP = 0xFFFF  # an unused op slot
+assert (PROFILE_HEAD.size, PROFILE_RECORD.size) == (PROFILE_HEAD_BYTES, PROFILE_RECORD_BYTES)
+
+
+def pack_profile_req(first: int) -> bytes:
+    return struct.pack("<H", first)
+
+
+def profile_per_reply(max_payload: int) -> int:
+    """Records one PROFILE_RSP of max_payload bytes carries."""
+    return (max_payload - PROFILE_HEAD_BYTES) // PROFILE_RECORD_BYTES
+
+
+@dataclass(frozen=True)
+class ProfileStep:
+    op_indices: tuple   # the operators' positions in the model (a fused step has two)
+    op_codes: tuple     # their TFLite BuiltinOperator codes
+    counter: int        # the board's counter over the step (Profile.unit)
+    arena_live_bytes: int
+
+    def pack(self) -> bytes:
+        n = len(self.op_indices)
+        if not 1 <= n <= PROFILE_OPS_MAX or len(self.op_codes) != n:
+            raise ValueError(f"a profile step names 1 to {PROFILE_OPS_MAX} ops, not {n}")
+        pad = (NO_OP,) * (PROFILE_OPS_MAX - n)
+        return PROFILE_RECORD.pack(n, 0, *self.op_indices, *pad, *self.op_codes, *pad,
+                                   self.counter, self.arena_live_bytes)
+
+    @classmethod
+    def unpack(cls, data: bytes, offset: int = 0) -> "ProfileStep":
+        n, _, *rest = PROFILE_RECORD.unpack_from(data, offset)
+        if not 1 <= n <= PROFILE_OPS_MAX:
+            raise ValueError(f"profile record names {n} ops")
+        idx, codes = rest[:PROFILE_OPS_MAX], rest[PROFILE_OPS_MAX:2 * PROFILE_OPS_MAX]
+        return cls(tuple(idx[:n]), tuple(codes[:n]), rest[-2], rest[-1])
+
+
+@dataclass(frozen=True)
+class ProfilePage:
+    """One PROFILE_RSP: records [first, first + len(steps)) of `total`."""
+    unit: int
+    state: int
+    total: int
+    first: int
+    steps: tuple
+
+    def pack(self) -> bytes:
+        return (PROFILE_HEAD.pack(self.unit, self.state, self.total, self.first, len(self.steps))
+                + b"".join(s.pack() for s in self.steps))
+
+    @classmethod
+    def unpack(cls, data: bytes) -> "ProfilePage":
+        if len(data) < PROFILE_HEAD.size:
+            raise ValueError(f"PROFILE reply of {len(data)} bytes is shorter than its head")
+        unit, state, total, first, count = PROFILE_HEAD.unpack_from(data)
+        if len(data) != PROFILE_HEAD.size + count * PROFILE_RECORD.size:
+            raise ValueError(f"PROFILE reply of {len(data)} bytes for {count} records")
+        if first + count > total:
+            raise ValueError(f"PROFILE records {first}..{first + count} past the {total} steps")
+        if unit not in COUNTER_UNITS or state not in PROFILE_STATE_NAMES:
+            raise ValueError(f"PROFILE reply with unit {unit}, state {state}")
+        steps = tuple(ProfileStep.unpack(data, PROFILE_HEAD.size + k * PROFILE_RECORD.size)
+                      for k in range(count))
+        return cls(unit, state, total, first, steps)

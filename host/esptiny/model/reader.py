@@ -47,6 +47,11 @@ def op_name(code: int) -> str:
     return _op_names().get(code, f"BUILTIN_{code}")
 
 
+def op_code(name: str) -> int:
+    """The BuiltinOperator code of an op name (CONV_2D -> 3)."""
+    return {n: c for c, n in _op_names().items()}[name]
+
+
 @cache
 def _op_names() -> dict:
     return _enum(schema().BuiltinOperator)
@@ -283,16 +288,16 @@ class Graph:
 
     def macs(self) -> int:
         """Multiply-accumulates per inference of the conv, depthwise and dense layers."""
-        total = 0
-        for op in self.ops:
-            if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
-                continue
-            out = self.shape(op.outputs[0])
-            w = self.shape(op.inputs[1])
-            if op.name == "CONV_2D":  # out NHWC, weights OHWI
-                total += int(np.prod(out[1:])) * w[1] * w[2] * w[3]
-            elif op.name == "DEPTHWISE_CONV_2D":  # weights 1HW(C*M)
-                total += int(np.prod(out[1:])) * w[1] * w[2]
-            else:  # weights (units, inputs)
-                total += int(np.prod(out)) * w[-1]
-        return total
+        return sum(self.op_macs(op) for op in self.ops)
+
+    def op_macs(self, op) -> int:
+        """One op's multiply-accumulates (0 unless conv, depthwise or dense)."""
+        if op.name not in ("CONV_2D", "DEPTHWISE_CONV_2D", "FULLY_CONNECTED"):
+            return 0
+        out = self.shape(op.outputs[0])
+        w = self.shape(op.inputs[1])
+        if op.name == "CONV_2D":  # out NHWC, weights OHWI
+            return int(np.prod(out[1:])) * w[1] * w[2] * w[3]
+        if op.name == "DEPTHWISE_CONV_2D":  # weights 1HW(C*M)
+            return int(np.prod(out[1:])) * w[1] * w[2]
+        return int(np.prod(out)) * w[-1]  # weights (units, inputs)

@@ -1,4 +1,5 @@
-"""Bench plots: the latency histogram and the device's confusion matrix (matplotlib, Agg)."""
+"""Bench plots: the latency histogram, the device's confusion matrix and where a profiled
+inference's time goes (matplotlib, Agg)."""
 from __future__ import annotations
 
 import numpy as np
@@ -57,6 +58,25 @@ def confusion(cm, labels, path, title: str):
         if v:
             ax.text(c, r, str(v), ha="center", va="center", fontsize=7,
                     color="white" if v > top / 2 else "black")
+    _save(fig, path)
+    plt.close(fig)
+
+
+def profile_bars(doc: dict, path, title: str):
+    """Where the time goes: each step's share of the inference, its counter beside it."""
+    plt = _pyplot()
+    steps = doc["steps"]
+    fig, ax = plt.subplots(figsize=(7.2, 0.8 + 0.28 * len(steps)))
+    y = np.arange(len(steps))
+    shares = [100 * s["share"] for s in steps]
+    ax.barh(y, shares, color="#4477aa")
+    ax.set_yticks(y, [s["label"] for s in steps], fontsize=7)
+    ax.invert_yaxis()
+    for k, s in enumerate(steps):
+        ax.text(shares[k], k, f" {s['counter']:,.0f}", va="center", fontsize=6)
+    ax.set_xlabel(f"share of the inference (%); counts in {doc['unit']}")
+    ax.set_title(f"{title}\n{doc['source']}", fontsize=8)
+    ax.set_xlim(0, max(shares + [1]) * 1.25)
     _save(fig, path)
     plt.close(fig)
 

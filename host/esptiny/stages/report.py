@@ -33,6 +33,7 @@ def collect(run: Run) -> dict:
         "variants": ev["variants"],
         "bench": stages.get("bench", {}).get("results", {}),
         "mlperf_tiny": mlperf_tiny_sections(run, stages.get("mlperf_tiny", {}).get("results", {})),
+        "profiles": _profiles(run, stages.get("bench", {}).get("results", {})),
         "export": stages.get("export", {}),
     }
 
@@ -47,6 +48,32 @@ def mlperf_tiny_sections(run: Run, results: dict) -> dict:
                     "results_txt": txt.read_text() if txt is not None and txt.exists() else "",
                     "path": r.get("results_txt")}
     return out
+
+
+def _profiles(run: Run, bench: dict) -> dict:
+    """`esptiny bench --profile`'s tables (bench/*-profile.json), by bench result."""
+    out = {}
+    for key, b in bench.items():
+        p = b.get("profile")
+        if p and run.file(p["path"]).exists():
+            out[key] = {**json.loads(run.file(p["path"]).read_text()), "plots": p.get("plots", [])}
+    return out
+
+
+def profile_rows(doc: dict) -> list:
+    """The per-layer table of one profile (strings), in the order the steps ran."""
+    unit = doc["unit"]
+    return [{"step": str(s["step"]), "op": " + ".join(s["op_names"]), "shapes": s["shapes"],
+             "MACs": f"{s['macs']:,}" if s["macs"] else "—", unit: f"{s['counter']:,.0f}",
+             f"{unit} per MAC": "—" if s["counter_per_mac"] is None else f"{s['counter_per_mac']:.2f}",
+             "share": f"{100 * s['share']:.1f}%", "live arena B": f"{s['arena_live_bytes']:,}"}
+            for s in doc["steps"]]
+
+
+def profile_note(doc: dict) -> str:
+    return (f"{doc['engine']} engine on {doc['chip']}, {doc['images']} image(s), median per step; "
+            f"{doc['unit']}: {doc['source']}. The steps add up to {doc['steps_over_inference']:.2%} of "
+            f"the inference ({doc['steps_total']:,.0f} of {doc['inference']:,.0f} {doc['unit']}).")
 
 
 def intro(data: dict) -> list:
@@ -238,6 +265,11 @@ def markdown(data: dict) -> str:
             lines += [f"### {key}", "", "| figure | value |", "|---|---|"]
             lines += [f"| {k} | {v} |" for k, v in m["figures"].items()]
             lines += ["", f"{m['path']}:", "", "```", m["results_txt"].rstrip(), "```", ""]
+    if data.get("profiles"):
+        lines += ["", "## Where the time goes (per-layer profile)", ""]
+        for key, doc in data["profiles"].items():
+            lines += [f"### {key}", "", profile_note(doc), ""] + _md_table(profile_rows(doc))
+            lines += [""] + [f"![{p}]({p})" for p in doc["plots"]] + [""]
     lines += ["", "## Stage wall time", "", "| stage | seconds |", "|---|---|"]
     lines += [f"| {k} | {v} |" for k, v in data["stage_seconds"].items()]
     return "\n".join(lines) + "\n"
@@ -313,13 +345,16 @@ def html(run: Run, data: dict) -> str:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(str(TEMPLATES)),
                              autoescape=jinja2.select_autoescape(["html", "j2"]))
     images = {p: _inline_png(run, p) for p in data.get("plots", [])
-              + [q for b in data["bench"].values() for q in b.get("plots", [])] if run.file(p).exists()}
+              + [q for b in data["bench"].values() for q in b.get("plots", [])]
+              + [q for doc in data.get("profiles", {}).values() for q in doc["plots"]] if run.file(p).exists()}
     return env.get_template("report.html.j2").render(d=data, rows=variant_rows(data), images=images,
                                                      intro=[x.replace("**", "") for x in intro(data)],
                                                      notes=view_notes(data),
                                                      firmware=firmware_rows(data), aot=aot_rows(data),
                                                      energy=energy_rows(data), energy_notes=energy_notes(),
                                                      bench_groups=bench_groups(data),
+                                                     profiles={k: (profile_note(doc), profile_rows(doc))
+                                                               for k, doc in data.get("profiles", {}).items()},
                                                      plot_size=PLOT_SIZE, plot_confusion=PLOT_CONFUSION)
 
 

@@ -20,6 +20,9 @@ from ...errors import UserError
 from ...link.client import LinkError, Session, Settings, Stopped, one_line
 from ...progress import bar, say
 from ..export import latest_board
+from .profile import check_port as check_profile_port
+from .profile import describe as describe_profile
+from .profile import run_profile
 from .reference import tflm_reference
 from .results import Results, partial_path
 from .summary import Finished, describe, record
@@ -31,7 +34,8 @@ DEFAULT_BOARD = "esp32"
 def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, limit=None,
               reset: bool = True, retries: int | None = None, timeout: float = 2.0,
               ready_timeout: float = 10.0, resume: bool = False, sim_options=None,
-              device_options=None, stall_timeout: float = 30.0) -> dict:
+              device_options=None, stall_timeout: float = 30.0,
+              profile_images: int = 0) -> dict:
     """Bench `variant` on the boards at `ports` (several shard the test set) and record
     the figures in the run. Returns the summary recorded in the manifest.
 
@@ -39,12 +43,15 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
     link emulation in front of it (linkemu.LinkOptions: baud, faults, reboots, hangs) and
     the virtual board's own (sim.SimOptions), by name; values may be strings.
     sim_options: settings for the virtual board alone; by default its link is paced at
-    `baud`."""
+    `baud`. profile_images: after the bench, profile that many images on the first port
+    (profile.py); 0: no profile, nothing asked."""
     from ...model import tflite
     t_start = time.perf_counter()
     port_specs = [ports] if isinstance(ports, str) else list(ports)
     if not port_specs:
         raise UserError("no --port given")
+    if profile_images:
+        check_profile_port(port_specs[0])
     if (retries is not None and retries < 0) or min(timeout, ready_timeout, baud, stall_timeout) <= 0:
         raise UserError("--retries must be 0 or more; --timeout, --ready-timeout, --stall-timeout "
                         "and --baud above 0")
@@ -110,6 +117,13 @@ def run_bench(run, variant: str = "int8", ports=("sim",), baud: int = 921600, li
                               sessions, labels, wall, settings, ppath,
                               time.perf_counter() - t_start, latest_board(run, variant)))
     say(describe(variant, summary))
+    if profile_images:
+        key = f"{variant}@{'+'.join(labels)}"
+        entry = run_profile(run, variant, model, port_specs[0], labels[0], device, options_for,
+                            settings, x, profile_images)
+        run.update(lambda m: m["stages"]["bench"]["results"][key].update(profile=entry))
+        summary["profile"] = entry["summary"]
+        say(describe_profile(entry["summary"]))
     return summary
 
 
