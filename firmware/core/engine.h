@@ -68,8 +68,8 @@ int espt_engine_get_output(size_t offset, uint8_t *out, size_t n);
 
 /* ---- the profile of the last inference (PROFILE, docs/protocol.md) ----------------
  * One record per step the engine runs: a kernel call (the AOT engine; a fused conv + pool
- * names both ops), an op (TFLite-Micro). An engine built without profiling answers -1
- * (core/engine_no_profile.c is that answer for an engine with nothing to record). */
+ * names both ops), an op (TFLite-Micro). An engine built without profiling answers -1.
+ */
 typedef struct {
     uint8_t op_count;                          /* 1..ESPT_PROFILE_OPS_MAX */
     uint16_t op_index[ESPT_PROFILE_OPS_MAX];   /* the operator's position in the model */

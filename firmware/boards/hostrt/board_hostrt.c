@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "board.h"
+#include "engine.h" /* ESPT_COUNTER_* */
 
 static espt_hostrt_read_fn read_cb;
 static espt_hostrt_write_fn write_cb;

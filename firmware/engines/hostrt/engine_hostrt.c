@@ -92,3 +92,12 @@ int espt_engine_get_output(size_t offset, uint8_t *out, size_t n)
     memcpy(out, output_buf + offset, n);
     return 0;
 }
+
+/* The host runtime is not profiled step by step. */
+long espt_engine_profile_steps(void) { return -1; }
+int espt_engine_profile_step(uint32_t step, espt_profile_step_t *rec)
+{
+    (void)step;
+    (void)rec;
+    return -1;
+}
