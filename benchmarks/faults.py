@@ -30,13 +30,12 @@ import numpy as np
 HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_link import quick_run, scratch_run  # noqa: E402
-from faultlink import started  # noqa: E402
-
 from esptiny import paths  # noqa: E402
 from esptiny.devices import native  # noqa: E402
 from esptiny.link import client  # noqa: E402
 from esptiny.model import tflite  # noqa: E402
 from esptiny.stages.run import Run  # noqa: E402
+from faultlink import started  # noqa: E402
 
 
 def bench(url, x, label):

@@ -18,12 +18,11 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # tests/zoo.py
 sys.path.insert(0, str(HERE))
 
 import zoo  # noqa: E402
-from faultlink import started  # noqa: E402
-
 from esptiny.errors import UserError  # noqa: E402
 from esptiny.stages.bench import run_bench  # noqa: E402
 from esptiny.stages.importer import import_tflite  # noqa: E402
 from esptiny.stages.run import new_run  # noqa: E402
+from faultlink import started  # noqa: E402
 
 MODEL = "mobilenet_v1_025_96_rgb"
 TARGET = 0.9

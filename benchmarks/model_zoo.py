@@ -52,7 +52,6 @@ from esptiny.stages.run import new_run  # noqa: E402
 from esptiny.targets import boards, fit  # noqa: E402
 
 
-
 def fits_s3(blob: bytes, aot_arena) -> dict:
     b = boards.BOARDS["esp32s3"]
     out = {}

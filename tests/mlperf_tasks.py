@@ -8,7 +8,6 @@ frame, label 1), as the benchmark's machine-sound set mixes normal and anomalous
 from __future__ import annotations
 
 import numpy as np
-
 import zoo
 
 # task -> (zoo model, what the reference model is)

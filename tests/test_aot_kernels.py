@@ -196,8 +196,9 @@ def test_fixed_point_matches_gemmlowp_on_edge_products(tmp_path):
     definitions, on the products where the rounding changes: exact halves, one off them,
     both signs, the extremes."""
     import subprocess
-    from needs import require
+
     from esptiny import paths
+    from needs import require
     cc = require("gcc")
     src = tmp_path / "probe.c"
     src.write_text(MATH_PROBE)

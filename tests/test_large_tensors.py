@@ -82,18 +82,18 @@ def test_output_in_pieces_byte_equal(large_run, tmp_path, monkeypatch):
     assert doc["boards"]["native"]["info"]["max_payload"] == 512
 
 
-@pytest.mark.xfail(strict=True, raises=UserError,
-                   reason="the Python virtual board has no pieces; passes once sim runs the C core "
-                          "(device branch): then remove this mark")
-def test_sim_waits_for_the_c_core(large_run):
+def test_the_virtual_board_takes_pieces(large_run):
     s = run_bench(large_run, "mobilenet_v1_025_96_rgb", ports=("sim",), limit=5,
                   sim_options={"baud": 0})
     doc = _device_outputs(large_run, "mobilenet_v1_025_96_rgb", "sim")
     assert s["images"] == 5 and doc["device_vs_tflm"]["identical_outputs"] == 1.0
 
 
-def test_one_frame_board_refused_in_one_line(large_run):
-    """A board without pieces (INFO flag clear) and a tensor above its frame: one line."""
+def test_one_frame_board_refused_in_one_line(large_run, monkeypatch):
+    """A board without pieces (INFO flag clear: older firmware) and a tensor above its
+    frame: one line. The host is made to read the flag as clear."""
+    from esptiny.link import protocol as P
+    monkeypatch.setattr(P.Info, "pieces", property(lambda self: False))
     with pytest.raises(UserError, match=r"takes tensors in one frame only .*input 27648") as e:
         run_bench(large_run, "mobilenet_v1_025_96_rgb", ports=("sim",), limit=2,
                   sim_options={"baud": 0})

@@ -7,6 +7,7 @@ import re
 import struct
 import time
 
+import mlperf_tasks
 import numpy as np
 import pytest
 from click.testing import CliRunner
@@ -16,8 +17,6 @@ from esptiny.errors import UserError
 from esptiny.link import mlperf_tiny as wire
 from esptiny.stages.bench import mlperf_tiny as mt
 from needs import require
-
-import mlperf_tasks
 
 N_IMAGES = 12
 WINDOW_S = "0.05"

@@ -3,14 +3,14 @@ data, evaluated, fit-checked and exported for the three boards with both engines
 by the AOT engine and compared byte for byte with TFLite-Micro on 200 inputs, benched on
 the native firmware and the virtual board (50 inputs, identical outputs).
 
-What esptiny cannot do yet is asserted as refused, with its one-line reason, in EXPECT:
-`sim` is the Python virtual board's refusal of tensors a frame cannot carry (it speaks
-protocol 2 without pieces); when the virtual board runs the firmware's C core (the device
-branch), it becomes None. Tensors of any size travel in pieces on the native firmware."""
+What esptiny cannot do yet is asserted as refused, with its one-line reason, in EXPECT
+(today nothing: tensors of any size travel in pieces on the native firmware and on the
+virtual board, which runs the same C core)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
+import zoo
 from esptiny import aot
 from esptiny.errors import ModelRefused, UserError
 from esptiny.model import reader, tflm
@@ -20,25 +20,18 @@ from esptiny.stages.export import export
 from esptiny.stages.importer import import_tflite
 from esptiny.stages.run import new_run
 from esptiny.targets import boards, fit
-from needs import missing
 
-try:
-    import zoo
-except ImportError:  # tests/zoo.py comes from the zoo branch
-    zoo = None
-
-ONE_FRAME = "takes tensors in one frame only"  # the Python sim (devices/sim.py) has no pieces
 EVAL_N, BENCH_N = 200, 50
 
 # model -> what is refused today, and why (None: it passes)
 EXPECT = {
     "resnet8":                  {"sim": None, "aot": None},
     "ds_cnn":                   {"sim": None, "aot": None},
-    "mobilenet_v1_025_96_gray": {"sim": ONE_FRAME, "aot": None},
-    "mobilenet_v1_025_96_rgb":  {"sim": ONE_FRAME, "aot": None},
+    "mobilenet_v1_025_96_gray": {"sim": None, "aot": None}   ,
+    "mobilenet_v1_025_96_rgb":  {"sim": None, "aot": None}   ,
     "autoencoder":              {"sim": None, "aot": None},
     "conv1d":                   {"sim": None, "aot": None},
-    "mobilenet_v3_block":       {"sim": ONE_FRAME, "aot": None},
+    "mobilenet_v3_block":       {"sim": None, "aot": None}   ,
     "float_io":                 {"sim": None, "aot": None},
 }
 ENGINES = ("tflm", "aot")
@@ -47,8 +40,6 @@ ENGINES = ("tflm", "aot")
 @pytest.fixture(scope="module")
 def zoo_run(tmp_path_factory):
     """One run holding every zoo model as an imported variant, evaluated on 200 inputs."""
-    if zoo is None:
-        missing("tests/zoo.py (the model zoo)")
     assert set(EXPECT) == set(zoo.NAMES), "EXPECT needs one row per zoo model"
     root = tmp_path_factory.mktemp("zoo")
     run = new_run(root / "run")

@@ -17,8 +17,8 @@ from pathlib import Path
 from .. import atomic
 from ..crc import crc32
 from . import codegen
-from . import profile as aot_profile
 from . import plan as planner
+from . import profile as aot_profile
 from .lower import SUPPORTED, Lowering
 from .steps import float_literal
 

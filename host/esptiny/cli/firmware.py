@@ -1,8 +1,8 @@
 """Commands for the firmware: export a run's model as a PlatformIO project, build, flash."""
 import click
 
-from ..targets.boards import BOARDS
 from ..link.mlperf_tiny import PROTOCOLS
+from ..targets.boards import BOARDS
 from ..targets.export import CONSOLES, ENGINES
 
 PROJECT_DIR = click.argument("project", metavar="DIR", type=click.Path(file_okay=False))

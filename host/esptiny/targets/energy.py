@@ -83,7 +83,8 @@ def estimate(board: str, latency_ms: float, latency_source: str) -> dict:
 def latency_for(board: str, macs: int, bench_summaries: list) -> tuple[float, str]:
     """(ms, source): a bench summary measured on this board (a serial device, not the
     virtual or emulated board), else the cost model's ESP-NN estimate."""
-    from .costmodel import board_for, estimate as cost_estimate
+    from .costmodel import board_for
+    from .costmodel import estimate as cost_estimate
     for s in bench_summaries:
         chip = str(s.get("chip", ""))
         b = board_for(chip)

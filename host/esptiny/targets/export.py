@@ -17,13 +17,13 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import UserError
+from ..link.mlperf_tiny import PROTOCOLS
 from ..paths import FIRMWARE, REPO, TEMPLATES
 from . import boards as boards_mod
 from . import fit
 from .carray import c_array, c_string
 from .firmware_model import Model, read_model, tensor_dict, tensor_view
 from .resolver import resolver_ops
-from ..link.mlperf_tiny import PROTOCOLS
 
 ENGINES = {"tflm": "TFLite-Micro with ESP-NN", "aot": "esptiny AOT-compiled C"}
 CONSOLES = ("uart", "usb-serial-jtag")

@@ -8,6 +8,7 @@ import numpy as np
 
 from .. import outputs
 
+
 def _stats(a) -> dict:
     a = np.asarray(a, np.float64)
     return {"median": float(np.median(a)), "p90": float(np.percentile(a, 90)),

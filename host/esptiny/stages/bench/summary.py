@@ -9,11 +9,11 @@ from pathlib import Path
 import numpy as np
 
 from ... import atomic
+from ...devices import ports
+from ...errors import UserError
 from ...link import protocol as P
 from ...targets import costmodel
 from .. import plots as bench_plots
-from ...devices import ports
-from ...errors import UserError
 from .figures import figures
 
 
