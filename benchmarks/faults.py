@@ -5,11 +5,12 @@ esptiny bench's default options (link/client.py Settings()).
     python benchmarks/faults.py [RUN] [-n 10000] [--corrupt 0.0005] [--drop 0.0005]
 
 The int8 model of RUN (runs/demo, made by `make demo`; without it a small CNN is trained
-into a temporary run) is built into firmware-native; benchmarks/faultlink.py stands between
-the bench's client and the firmware's pty (until the device branch's devices/linkemu.py
-lands): faults drawn per byte from a seeded generator, reboots (the firmware process
-restarted) at two request counts, a hang (nothing forwarded) at a third, cleared when the
-host reopens the port. A clean pass over the same firmware gives the reference outputs.
+into a temporary run) is built into firmware-native; the link emulation (devices/linkemu.py,
+what `--device-option` puts in front of a device) stands between the bench's client and
+the firmware's pty: faults drawn per byte from a seeded generator, reboots (the firmware
+process restarted) at two request counts, a hang (nothing answered) at a third, cleared
+when the host reopens the port. A clean pass over the same firmware gives the reference
+outputs.
 
 Last line, one JSON object: images (done in the faulty run), identical_to_clean (fraction
 of images whose output bytes equal the clean run's), counted_once (every image accepted
@@ -31,11 +32,10 @@ HERE = Path(__file__).resolve().parent
 sys.path.insert(0, str(HERE))
 from bench_link import quick_run, scratch_run  # noqa: E402
 from esptiny import paths  # noqa: E402
-from esptiny.devices import native  # noqa: E402
+from esptiny.devices import linkemu, native  # noqa: E402
 from esptiny.link import client  # noqa: E402
 from esptiny.model import tflite  # noqa: E402
 from esptiny.stages.run import Run  # noqa: E402
-from faultlink import started  # noqa: E402
 
 
 def bench(url, x, label):
@@ -81,26 +81,28 @@ def main():
     x = run.test_set("int8").first(args.n).model_inputs(d_in)
     n = len(x)
     build = tmp / "build"
-    native.build(model, build)
+    exe = native.build(model, build)
 
-    with started(model, build) as link:
-        clean, _, _ = bench(link.url, x, "native (clean)")
-    # faultlink counts the requests that reach the device whole (about one an image):
-    # reboots at a fifth and three fifths of the run, the hang at two fifths
+    with native.serve(exe) as url:
+        clean, _, _ = bench(url, x, "native (clean)")
+    # linkemu counts every request frame the device is sent (about one an image, plus
+    # resends): reboots at a fifth and three fifths of the run, the hang at two fifths
     k = n
-    faults = dict(corrupt=args.corrupt, drop=args.drop, seed=args.seed,
-                  reboot_at=(k // 5, 3 * k // 5), hang_at=2 * k // 5)
+    opts = linkemu.LinkOptions(corrupt_rate=args.corrupt, drop_rate=args.drop, seed=args.seed,
+                               reset_after=(k // 5, 3 * k // 5), hang_after=2 * k // 5).check()
     t0 = time.perf_counter()
     error = None
-    with started(model, build, **faults) as link:
+    with linkemu.front(lambda: native.serve(exe), opts, reboot="restart") as (url, link):
         try:
-            outputs, accepted, sess = bench(link.url, x, "native (faulty link)")
+            outputs, accepted, sess = bench(url, x, "native (faulty link)")
         except client.LinkError as e:
             error, outputs, accepted, sess = str(e), [None] * n, np.zeros(n), None
         seconds = time.perf_counter() - t0
-        stats = {"requests": link.requests, "bytes_corrupted": link.corrupted,
-                 "bytes_dropped": link.dropped, "reboots_injected": len(faults["reboot_at"]),
+        stats = {"requests": link.requests, "bytes_corrupted": link.faults.corrupted,
+                 "bytes_dropped": link.faults.dropped, "reboots_injected": len(opts.reset_after),
                  "reboots_done": link.reboots, "hangs_injected": link.hangs}
+    faults = {"corrupt": args.corrupt, "drop": args.drop, "seed": args.seed,
+              "reboot_at": list(opts.reset_after), "hang_at": opts.hang_after}
     done = sum(o is not None for o in outputs)
     identical = sum(o is not None and o == c for o, c in zip(outputs, clean)) / n
     counts = dict(sess.counts) if sess else {}
@@ -110,11 +112,11 @@ def main():
         "identical_to_clean": identical,
         "counted_once": bool(done == n and (accepted == 1).all() and sess is not None and sess.images == n),
         "retries": sum(v for kk, v in counts.items() if kk.startswith("retry")),
-        "reboots_survived": min(reboots_seen, len(faults["reboot_at"])) if error is None else 0,
+        "reboots_survived": min(reboots_seen, len(opts.reset_after)) if error is None else 0,
         "hangs_survived": min(counts.get("reopens", 0), stats["hangs_injected"]) if error is None else 0,
         "reopens": counts.get("reopens", 0),
         "seconds": round(seconds, 2),
-        "source": "native firmware (this host) behind benchmarks/faultlink.py (unpaced pty)",
+        "source": "native firmware (this host) behind devices/linkemu.py (unpaced pty)",
         "settings": "esptiny bench defaults (client.Settings())",
         "faults": {**faults, **stats},
         "link": counts,

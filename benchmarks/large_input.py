@@ -3,10 +3,8 @@ a frame cannot carry (the zoo's 96x96x3 MobileNet, 27,648 B) benched over a pace
 921600 baud: achieved images/s over the link-limited rate (link/client.py link_rate: UART
 full duplex, every piece's framing counted). Target >= 0.9.
 
-On the virtual board (--port sim, pacing at the baud) when it takes tensors in pieces (once
-it runs the firmware's C core: the device branch); until then the Python virtual board
-refuses them, and the figure comes from the native firmware (this host) behind
-benchmarks/faultlink.py pacing the same baud both ways, and says so."""
+On the virtual board (--port sim: the firmware's C core with TFLite-Micro's host runtime,
+behind the link emulation pacing the baud both ways)."""
 from __future__ import annotations
 
 import json
@@ -18,11 +16,9 @@ sys.path.insert(0, str(HERE.parent / "tests"))  # tests/zoo.py
 sys.path.insert(0, str(HERE))
 
 import zoo  # noqa: E402
-from esptiny.errors import UserError  # noqa: E402
 from esptiny.stages.bench import run_bench  # noqa: E402
 from esptiny.stages.importer import import_tflite  # noqa: E402
 from esptiny.stages.run import new_run  # noqa: E402
-from faultlink import started  # noqa: E402
 
 MODEL = "mobilenet_v1_025_96_rgb"
 TARGET = 0.9
@@ -50,20 +46,8 @@ def _figures(run, name, port, summary) -> dict:
             "retries": summary["retries"]}
 
 
-def measure(run, name: str = MODEL, n: int = 30, baud: int = 921600, build_dir=None) -> dict:
+def measure(run, name: str = MODEL, n: int = 30, baud: int = 921600) -> dict:
     """The figure and where it came from."""
-    try:
-        s = run_bench(run, name, ports=("sim",), baud=baud, limit=n)
-        return {**_figures(run, name, "sim", s), "baud": baud, "target": TARGET,
-                "source": f"virtual board (--port sim) paced at {baud} baud"}
-    except UserError as e:
-        sim_refused = str(e)
-    model = run.variant_path(name).read_bytes()
-    with started(model, build_dir or run.path / "build" / name / "faultlink", baud=baud) as link:
-        s = run_bench(run, name, ports=(link.url,), baud=baud, limit=n, reset=False)
-        label = next(k.split("@", 1)[1] for k in run.stage("bench")["results"] if k.startswith(name + "@")
-                     and k.split("@", 1)[1] not in ("sim", "native"))
-        figs = _figures(run, name, label, s)
-    return {**figs, "baud": baud, "target": TARGET,
-            "source": f"native firmware (this host) behind benchmarks/faultlink.py paced at {baud} "
-                      f"baud both ways; the virtual board refused: {sim_refused}"}
+    s = run_bench(run, name, ports=("sim",), baud=baud, limit=n)
+    return {**_figures(run, name, "sim", s), "baud": baud, "target": TARGET,
+            "source": f"virtual board (--port sim) paced at {baud} baud"}

@@ -113,7 +113,7 @@ def measure(name: str, run, work: Path, args) -> dict:
                 r["instructions_per_inference"] = instr
                 r["instr_ratio"] = instr["aot"] / instr["tflm"]
     if args.bench and name == large_input.MODEL:
-        r["large_input"] = large_input.measure(run, name, n=args.bench, build_dir=work / "faultlink")
+        r["large_input"] = large_input.measure(run, name, n=args.bench)
     return r
 
 
