@@ -88,10 +88,8 @@ def test_limits_come_from_the_firmware_header():
                              "MAX_COUNT": 999_999_999}
 
 
-def test_sim_refuses_the_protocol(tmp_path):
+def test_each_protocol_builds_apart(tmp_path):
     target = ports.Target(tmp_path / "m.tflite", tmp_path, wire.PROTOCOL)
-    with pytest.raises(UserError, match="--port sim speaks esptiny's protocol only"):
-        ports.open_port("sim", target, {})
     assert target.build_for("native") == tmp_path / "native-mlperf-tiny"
     assert ports.Target(tmp_path, tmp_path).build_for("native") == tmp_path / "native"
 
@@ -186,6 +184,19 @@ def test_keyword_spotting_on_native(kws_run):
     assert s["accuracy"]["top1_percent"] == pytest.approx(100.0 * np.mean(np.argmax(out, axis=1) == y))
 
 
+def test_keyword_spotting_on_the_virtual_board(kws_run):
+    """The virtual board runs the same C (core/mlperf_tiny.c) with TFLite-Micro's host
+    runtime as its engine: every m-results line is TFLite-Micro's."""
+    require("gcc")
+    s = bench(kws_run, "sim", "--mode", "accuracy")
+    acc = s["accuracy"]
+    assert acc["identical_to_tflm"] and acc["images"] == N_IMAGES
+    assert s["source"].startswith("virtual board") and s["performance"] is None
+    y = mlperf_tasks.test_data("kws01", N_IMAGES)[1]
+    _, out, _, _ = tflm_outputs(kws_run)
+    assert acc["top1_percent"] == pytest.approx(100.0 * np.mean(np.argmax(out, axis=1) == y))
+
+
 def test_anomaly_detection_on_qemu(ad_run):
     require("riscv64-unknown-elf-gcc", "gcc-riscv64-unknown-elf")
     require("qemu-system-riscv32", "qemu-system-misc")
@@ -248,10 +259,9 @@ def test_bench_options_refused(ad_run):
     r = CliRunner().invoke(main, ["bench", str(ad_run.path), "--protocol", "mlperf-tiny",
                                   "--port", "native", "--port", "native"])
     assert r.exit_code != 0 and "one --port" in r.output
-    r = CliRunner().invoke(main, ["bench", str(ad_run.path), "--protocol", "mlperf-tiny", "--port", "sim"])
-    assert r.exit_code == 1 and r.output.strip().endswith(
-        "--port sim speaks esptiny's protocol only, not mlperf-tiny: use --port native or --port qemu-rv32")
-    assert "Traceback" not in r.output
+    r = CliRunner().invoke(main, ["bench", str(ad_run.path), "--protocol", "mlperf-tiny", "--port", "sim",
+                                  "--resume"])
+    assert r.exit_code != 0 and "no --resume" in r.output and "Traceback" not in r.output
 
 
 # ---- export ----------------------------------------------------------------------------

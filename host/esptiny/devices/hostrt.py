@@ -77,7 +77,7 @@ def load(so_path) -> C.CDLL:
     lib.espt_hostrt_board.argtypes = [READ_FN, WRITE_FN, C.c_char_p, C.c_uint32, C.c_uint32]
     lib.espt_hostrt_engine.argtypes = [C.POINTER(EngineCallbacks), C.c_char_p, C.c_size_t]
     lib.espt_hostrt_info_size.restype = lib.espt_hostrt_info_detail_offset.restype = C.c_size_t
-    lib.espt_device_poll.argtypes = [C.c_uint32]
+    lib.espt_device_poll.argtypes = lib.espt_mlperf_poll.argtypes = [C.c_uint32]
     assert (lib.espt_hostrt_info_size(), lib.espt_hostrt_info_detail_offset()) == \
         (C.sizeof(ModelInfo), ModelInfo.detail.offset), "engine.h changed: update hostrt.ModelInfo"
     return lib
@@ -173,8 +173,11 @@ class Core:
     input flush pyserial does on open (a dev board's auto-reset)."""
 
     def __init__(self, so_path, model_bytes: bytes, engine, chip: str, cpu_mhz: int,
-                 rx_buffer_bytes: int):
+                 rx_buffer_bytes: int, protocol: str = "esptiny"):
         self.lib = load(so_path)
+        # the loop firmware_main.h would pick: esptiny's device or the MLPerf Tiny API
+        self._init, self._poll = (self.lib.espt_mlperf_init, self.lib.espt_mlperf_poll) \
+            if protocol == "mlperf-tiny" else (self.lib.espt_device_init, self.lib.espt_device_poll)
         self.engine = engine
         self.boots = 0
         self.t = None
@@ -214,9 +217,9 @@ class Core:
         while self.rebooting and not stopped():
             self.rebooting = False
             self.boots += 1
-            rc = self.lib.espt_device_init()
+            rc = self._init()
             while rc >= 0 and not stopped():
-                rc = self.lib.espt_device_poll(POLL_MS)
+                rc = self._poll(POLL_MS)
 
     # board.h's link, over the transport
     def _read(self, buf, n, timeout_ms) -> int:

@@ -71,12 +71,9 @@ class Target:
 
 def _sim(target: Target, options):
     from . import sim
-    if target.protocol != "esptiny":
-        raise UserError(f"--port sim speaks esptiny's protocol only, not {target.protocol}: "
-                        f"use --port native or --port qemu-rv32")
     opts = sim.SimOptions(**_pick(options, sim.SimOptions)).check()
-    build = target.build_for("sim")
-    return lambda: sim.start(target.model_path, opts, build)
+    build = Path(target.build_dir) / "sim"  # one library speaks both protocols
+    return lambda: sim.start(target.model_path, opts, build, protocol=target.protocol)
 
 
 def _build_name(device: str, options) -> str:

@@ -45,11 +45,12 @@ class SimOptions:
         return self
 
 
-def core(so_path, model_bytes: bytes, opts: SimOptions) -> hostrt.Core:
-    """The C core carrying this model, TFLite-Micro's host runtime behind it."""
+def core(so_path, model_bytes: bytes, opts: SimOptions, protocol: str = "esptiny") -> hostrt.Core:
+    """The C core carrying this model, TFLite-Micro's host runtime behind it, speaking
+    esptiny's protocol or MLPerf Tiny's."""
     chip = BOARDS[opts.chip]
     return hostrt.Core(so_path, model_bytes, hostrt.TflmEngine(model_bytes, opts.arena_bytes),
-                       f"virtual-{opts.chip}", chip.cpu_mhz, opts.rx_buffer_bytes)
+                       f"virtual-{opts.chip}", chip.cpu_mhz, opts.rx_buffer_bytes, protocol)
 
 
 def serve(c: hostrt.Core, transport, stopped=lambda: False):
@@ -65,12 +66,14 @@ def serve(c: hostrt.Core, transport, stopped=lambda: False):
 
 
 @contextmanager
-def start(model_path, opts: SimOptions, build_dir, start_timeout: float = 60.0):
+def start(model_path, opts: SimOptions, build_dir, start_timeout: float = 60.0,
+          protocol: str = "esptiny"):
     """A virtual board in a subprocess for the duration of the block; yields its pty's path.
     The C core is built into build_dir first (once per source change)."""
     opts.check()
     so = hostrt.build(build_dir)
-    cmd = [sys.executable, "-m", "esptiny.devices.sim", str(so), str(model_path), json.dumps(asdict(opts))]
+    cmd = [sys.executable, "-m", "esptiny.devices.sim", str(so), str(model_path), json.dumps(asdict(opts)),
+           protocol]
     with tempfile.TemporaryFile("w+") as err:  # a file, not a pipe nobody drains
         proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=err, stdin=subprocess.DEVNULL,
                                 text=True)
@@ -96,12 +99,12 @@ def start(model_path, opts: SimOptions, build_dir, start_timeout: float = 60.0):
 
 
 def _main(argv):
-    """`python -m esptiny.devices.sim SO MODEL OPTIONS_JSON`: what start() runs."""
+    """`python -m esptiny.devices.sim SO MODEL OPTIONS_JSON PROTOCOL`: what start() runs."""
     import signal
-    so, model_path, spec = argv
+    so, model_path, spec, protocol = argv
     opts = SimOptions(**json.loads(spec)).check()
     with open(model_path, "rb") as f:
-        c = core(so, f.read(), opts)
+        c = core(so, f.read(), opts, protocol)
     transport = PtyTransport()
     stop, parent = [], os.getppid()  # set by SIGTERM; the C loop returns every POLL_MS to look
     signal.signal(signal.SIGTERM, lambda *_: stop.append(1))

@@ -39,6 +39,9 @@ def source_of(spec: str) -> str:
     """What the device's microseconds are, for the figures' labels."""
     if spec == "native":
         return "native firmware (this host's clock: host time, not a chip's)"
+    if spec == "sim":
+        return ("virtual board (the firmware's C core with TFLite-Micro's host runtime: "
+                "host time, not a chip's)")
     if spec == "qemu-rv32":
         return ("emulated core (QEMU RV32IMC, -icount: microseconds = instructions / 160 MHz, "
                 "an ESP32-C3 estimate)")
