@@ -16,15 +16,13 @@ Per model, all measured on this host (models built and converted by tests/zoo.py
 - instr_ratio: x86-64 instructions per inference under valgrind's callgrind, AOT program
   / TFLite-Micro's host runtime, (count for 1+k inferences - count for 1) / k, as
   benchmarks/aot_vs_tflm.py counts them;
-- large_input_link_efficiency: the 96x96x3 MobileNet over a paced 921600-baud link
-  (benchmarks/large_input.py: the virtual board once it takes pieces, until then the native
-  firmware behind a paced link emulation; large_input.source says which).
+- large_input_link_efficiency: the 96x96x3 MobileNet on the virtual board behind the
+  link emulation paced at 921600 baud (benchmarks/large_input.py).
 
 The last line is one JSON object: models, imported, evaluated, exported (counts),
 min_bit_exact_fraction, max_ram_ratio, all_fit_esp32s3, large_input_link_efficiency and
 the per-model figures. Targets now: every model imported, evaluated and exported, all
-fitting the ESP32-S3; min_bit_exact_fraction 1.0 and large_input_link_efficiency >= 0.9
-(min_bit_exact_fraction 1.0 once the AOT compiler has every op).
+fitting the ESP32-S3; min_bit_exact_fraction 1.0 and large_input_link_efficiency >= 0.9.
 """
 import argparse
 import json

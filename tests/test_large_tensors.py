@@ -72,8 +72,8 @@ def test_output_in_pieces_byte_equal(large_run, tmp_path, monkeypatch):
     from esptiny.devices import native
     real_build = native.build
 
-    def small_frames(model_bytes, build_dir):
-        return real_build(model_bytes, build_dir, max_payload=512)
+    def small_frames(model_bytes, build_dir, *args, **kwargs):
+        return real_build(model_bytes, build_dir, *args, **{**kwargs, "max_payload": 512})
 
     monkeypatch.setattr(native, "build", small_frames)
     s = run_bench(large_run, "autoencoder", ports=("native",), limit=10)

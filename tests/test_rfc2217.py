@@ -102,7 +102,7 @@ def run(tiny_run, tmp_path):
 
 
 def test_bench_over_rfc2217(run):
-    with sim.start(run.variant_path("int8"), sim.SimOptions(baud=0)) as pty:
+    with sim.start(run.variant_path("int8"), sim.SimOptions(), run.path / "build" / "sim") as pty:
         server = Rfc2217Server(pty)
         try:
             url = f"rfc2217://127.0.0.1:{server.port}"

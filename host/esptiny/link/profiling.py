@@ -27,18 +27,25 @@ class ProfileRefused(LinkError):
 
 
 def _ask(session, ftype: int, payload: bytes, want: int) -> bytes:
-    """Send one request and return its reply's payload, resending up to the session's
-    retries on a lost or damaged exchange. Any other ERROR reply raises LinkError."""
+    """Send one request and return its reply's payload, resending on a lost or damaged
+    exchange until the session's stall time-out (or its --retries, if set) runs out, as
+    the bench does. Any other ERROR reply raises LinkError."""
     parser = P.Parser(max(session.info.max_payload, P.ERROR_MAX_BYTES))
-    for _ in range(session.s.retries + 1):
+    give_up = time.monotonic() + session.s.stall_timeout
+    attempts = 0
+    while True:
+        attempts += 1
         seq = session._next_seq()
         session._write(P.encode_frame(ftype, seq, payload))
         reply = _reply(session, parser, seq, want)
         if reply is not None:
             return reply
         session.counts["profile retries"] += 1
-    raise LinkError(f"{session.label}: no reply to a {'PROFILE' if ftype == P.PROFILE_REQ else 'INFER'} "
-                    f"request in {session.s.retries + 1} attempts")
+        out_of_tries = session.s.retries is not None and attempts > session.s.retries
+        if out_of_tries or time.monotonic() > give_up:
+            raise LinkError(f"{session.label}: no reply to a "
+                            f"{'PROFILE' if ftype == P.PROFILE_REQ else 'INFER'} request in "
+                            f"{attempts} attempts over {session.s.stall_timeout:g} s")
 
 
 def _reply(session, parser, seq: int, want: int):
