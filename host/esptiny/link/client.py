@@ -264,13 +264,7 @@ class Session:
             if stop.is_set():
                 raise Stopped()
             while not inflight or in_bytes + req_len <= budget:  # fill the pipeline
-                i = None
-                while retry_q and i is None:
-                    i = retry_q.popleft()
-                    i = None if is_done(i) else i
-                if i is None and not exhausted:
-                    i = work()
-                    exhausted = i is None
+                i, exhausted = _next_image(retry_q, is_done, work, exhausted)
                 if i is None:
                     break
                 tries[i] += 1
@@ -369,13 +363,7 @@ class Session:
         while True:
             if stop.is_set():
                 raise Stopped()
-            i = None
-            while retry_q and i is None:
-                i = retry_q.popleft()
-                i = None if is_done(i) else i
-            if i is None and not exhausted:
-                i = work()
-                exhausted = i is None
+            i, exhausted = _next_image(retry_q, is_done, work, exhausted)
             if i is None:
                 break
             tries[i] += 1
@@ -660,3 +648,15 @@ def _request_bytes(entry) -> int:
 
 def one_line(e) -> str:
     return str(e).splitlines()[0] if str(e) else type(e).__name__
+
+
+def _next_image(retry_q, is_done, work, exhausted: bool) -> tuple:
+    """The next image to send, a retry before new work: (image or None, work exhausted)."""
+    i = None
+    while retry_q and i is None:
+        i = retry_q.popleft()
+        i = None if is_done(i) else i
+    if i is None and not exhausted:
+        i = work()
+        exhausted = i is None
+    return i, exhausted
