@@ -182,9 +182,9 @@ def energy_rows(data: dict) -> list:
         rows.append({
             "variant": e["variant"], "board": e["board"],
             "latency ms": f"{e['latency_ms']:g} ({e['latency_source']})",
-            "active mA": "—" if e["active_ma"] is None else f"{e['active_ma']:g}",
-            "light-sleep mA": "—" if e["light_sleep_ma"] is None else f"{e['light_sleep_ma']:g}",
-            "energy / inference (estimate)": "—" if e["energy_mj"] is None else f"{e['energy_mj']:g} mJ",
+            "active mA": f"{e['active_ma']:g}",
+            "light-sleep mA": f"{e['light_sleep_ma']:g}",
+            "energy / inference (estimate)": f"{e['energy_mj']:g} mJ",
             "battery life at 1/s, 1,000 mAh (estimate)":
                 "—" if e["battery_hours"] is None else f"{e['battery_hours']:,} h ({e['battery_hours'] / 24:.1f} days)",
             "missing": "; ".join(e["missing"]) or "—",
@@ -195,11 +195,12 @@ def energy_rows(data: dict) -> list:
 def energy_notes() -> list:
     """The currents' sources and the formula, once."""
     from ..targets import energy
+    from ..targets.boards import BOARDS
     notes = [f"Estimate: energy = latency x active current x {energy.SUPPLY_V:g} V; battery life = "
              f"{energy.BATTERY_MAH:,.0f} mAh / average current at one inference a second, light sleep "
              "in between. Datasheet currents are the chip's alone (a dev board draws more)."]
-    for board, c in energy.CURRENTS.items():
-        notes.append(f"{board}: active {c.active_source}; light sleep {c.light_sleep_source}.")
+    for board, b in BOARDS.items():
+        notes.append(f"{board}: active {b.sources['active_ma']}; light sleep {b.sources['light_sleep_ma']}.")
     return notes
 
 

@@ -77,6 +77,10 @@ class Board:
     # model's calibration (targets/costmodel.py)
     person_detection_esp_nn_ms: float
     person_detection_reference_ms: float
+    # datasheet currents for the energy estimate (targets/energy.py): CPU busy at cpu_mhz
+    # with the radio off (Modem-sleep), and Light-sleep between inferences
+    active_ma: float
+    light_sleep_ma: float
     sources: dict = field(default_factory=dict)  # figure -> where it came from
 
     @property
@@ -99,7 +103,7 @@ class Board:
         """Every figure with its unit and source, for reports and docs."""
         names = ["cpu_mhz", "flash_bytes", "app_partition_bytes", "sram_bytes", "free_heap_bytes",
                  "arena_budget_bytes", "firmware_bytes_estimate", "person_detection_esp_nn_ms",
-                 "person_detection_reference_ms"]
+                 "person_detection_reference_ms", "active_ma", "light_sleep_ma"]
         return {n: {"value": getattr(self, n), "source": self.sources[n]} for n in names}
 
 
@@ -116,6 +120,7 @@ BOARDS = {b.name: b for b in [
         psram="none on ESP32-WROOM-32 (WROVER modules carry 4-8 MB; not enabled by this firmware)",
         console="uart", consoles=("uart",), espnn="generic",
         chip_name="ESP32", person_detection_esp_nn_ms=380, person_detection_reference_ms=4084,
+        active_ma=68.0, light_sleep_ma=0.8,
         sources={
             "cpu_mhz": _pio_json("esp32dev", "f_cpu 240000000L") + "; sdkconfig sets CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_240",
             "flash_bytes": _pio_json("esp32dev", 'flash_size "4MB"'),
@@ -130,6 +135,11 @@ BOARDS = {b.name: b for b in [
             "firmware_bytes_estimate": _FIRMWARE_SOURCE,
             "person_detection_esp_nn_ms": _PERSON_DETECTION_SOURCE + ": ESP32 380 ms",
             "person_detection_reference_ms": _PERSON_DETECTION_SOURCE + ": ESP32 4084 ms",
+            "active_ma": ("ESP32 Series Datasheet v3.5, Table 6 'Power Consumption by Power Modes': "
+                          "Modem-sleep (CPU powered on, radio off), 240 MHz, dual-core chips, 30 mA ~ "
+                          "68 mA; the upper value taken for a CPU busy with an inference"),
+            "light_sleep_ma": ("ESP-WROOM-32 User's Manual (Espressif), Table 5 'Power Consumption by "
+                               "Power Modes': Light-sleep mode 0.8 mA (version not shown on the page read)"),
         }),
     Board(
         name="esp32s3", chip="ESP32-S3 (ESP32-S3-DevKitC-1-N8)", pio_board="esp32-s3-devkitc-1",
@@ -140,6 +150,7 @@ BOARDS = {b.name: b for b in [
                "not enabled by this firmware"),
         console="usb-serial-jtag", consoles=("usb-serial-jtag", "uart"), espnn="esp32s3",
         chip_name="ESP32-S3", person_detection_esp_nn_ms=54, person_detection_reference_ms=2300,
+        active_ma=87.9, light_sleep_ma=0.24,
         sources={
             "cpu_mhz": _pio_json("esp32-s3-devkitc-1", "f_cpu 240000000L") + "; sdkconfig sets CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_240",
             "flash_bytes": _pio_json("esp32-s3-devkitc-1", 'flash_size "8MB"'),
@@ -153,6 +164,14 @@ BOARDS = {b.name: b for b in [
             "firmware_bytes_estimate": _FIRMWARE_SOURCE,
             "person_detection_esp_nn_ms": _PERSON_DETECTION_SOURCE + ": ESP32-S3 54 ms",
             "person_detection_reference_ms": _PERSON_DETECTION_SOURCE + ": ESP32-S3 2300 ms",
+            "active_ma": ("ESP32-S3-WROOM-1 & WROOM-1U Datasheet v1.8, Table 6-6 'Current Consumption "
+                          "in Modem-sleep Mode' (excerpted from the ESP32-S3 Series Datasheet): 240 MHz, "
+                          "single core running 128-bit data access instructions (ESP-NN's SIMD "
+                          "kernels), the other core idle, all peripheral clocks enabled, 87.9 mA typ "
+                          "(72.4 mA with them disabled)"),
+            "light_sleep_ma": ("ESP32-S3-WROOM-1 & WROOM-1U Datasheet v1.8, Table 6-7 'Current "
+                               "Consumption in Low-Power Modes': Light-sleep, VDD_SPI and Wi-Fi powered "
+                               "down, 240 uA typ"),
         }),
     Board(
         name="esp32c3", chip="ESP32-C3 (ESP32-C3-DevKitM-1)", pio_board="esp32-c3-devkitm-1",
@@ -162,6 +181,7 @@ BOARDS = {b.name: b for b in [
         psram="none: the ESP32-C3 has no PSRAM interface",
         console="uart", consoles=("uart", "usb-serial-jtag"), espnn="generic",
         chip_name="ESP32-C3", person_detection_esp_nn_ms=426, person_detection_reference_ms=3355,
+        active_ma=28.0, light_sleep_ma=0.13,
         sources={
             "cpu_mhz": _pio_json("esp32-c3-devkitm-1", "f_cpu 160000000L") + "; sdkconfig sets CONFIG_ESP_DEFAULT_CPU_FREQ_MHZ_160",
             "flash_bytes": _pio_json("esp32-c3-devkitm-1", 'flash_size "4MB"'),
@@ -175,6 +195,11 @@ BOARDS = {b.name: b for b in [
             "firmware_bytes_estimate": _FIRMWARE_SOURCE,
             "person_detection_esp_nn_ms": _PERSON_DETECTION_SOURCE + ": ESP32-C3 426 ms",
             "person_detection_reference_ms": _PERSON_DETECTION_SOURCE + ": ESP32-C3 3355 ms",
+            "active_ma": ("ESP32-C3 Series Datasheet v2.4, Table 5-8 'Current Consumption in "
+                          "Modem-sleep Mode': 160 MHz, CPU is running, all peripheral clocks enabled, "
+                          "28 mA typ (23 mA with them disabled)"),
+            "light_sleep_ma": ("ESP32-C3 Series Datasheet v2.4, Table 5-9 'Current Consumption in "
+                               "Low-Power Modes': Light-sleep, VDD_SPI and Wi-Fi powered down, 130 uA typ"),
         }),
 ]}
 

@@ -5,40 +5,17 @@ inference per second on a 1,000 mAh cell, the chip in light sleep between infere
 (average current = (t x active + (1 s - t) x light sleep) / 1 s). Everything here is an
 estimate: the currents are the datasheet's for the chip alone (a dev board's regulator,
 USB bridge and LEDs draw more), the latency is the run's measurement on that board where
-it has one, else the cost model's. A figure not found in a datasheet is left out (None,
-with the reason), never guessed.
+it has one, else the cost model's. The currents and their tables are in the board
+profiles (targets/boards.py).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from .boards import BOARDS
 
 SUPPLY_V = 3.3
 BATTERY_MAH = 1000.0
 PERIOD_S = 1.0  # one inference per second
 LABEL = "estimate"
-
-
-@dataclass(frozen=True)
-class Currents:
-    active_ma: float | None        # CPU running at the board's clock, radio off
-    active_source: str
-    light_sleep_ma: float | None
-    light_sleep_source: str
-
-
-_NOT_FOUND = ("not found: the {chip} datasheet's table was not reachable from this machine's "
-              "document search (2026-12); left out rather than guessed")
-
-CURRENTS = {
-    "esp32": Currents(
-        68.0, "ESP32 Series Datasheet v3.5, Table 6 'Power Consumption by Power Modes': Modem-sleep "
-              "(CPU powered on, radio off), 240 MHz, dual-core chips, 30 mA ~ 68 mA; the upper value "
-              "taken for a CPU busy with an inference",
-        0.8, "ESP-WROOM-32 User's Manual (Espressif), Table 5 'Power Consumption by Power Modes': "
-             "Light-sleep mode 0.8 mA (version not shown on the page read)"),
-    "esp32s3": Currents(None, _NOT_FOUND.format(chip="ESP32-S3"), None, _NOT_FOUND.format(chip="ESP32-S3")),
-    "esp32c3": Currents(None, _NOT_FOUND.format(chip="ESP32-C3"), None, _NOT_FOUND.format(chip="ESP32-C3")),
-}
 
 
 def energy_mj(latency_ms: float, active_ma: float, supply_v: float = SUPPLY_V) -> float:
@@ -56,22 +33,16 @@ def average_ma(latency_ms: float, active_ma: float, sleep_ma: float, period_s: f
 
 
 def estimate(board: str, latency_ms: float, latency_source: str) -> dict:
-    """The estimate for one board and latency, with its inputs; the figures it cannot give
-    are None with the reason under "missing"."""
-    c = CURRENTS[board]
+    """The estimate for one board and latency, with its inputs; battery life is None, with
+    the reason under "missing", when an inference outlasts the period."""
+    b = BOARDS[board]
     out = {"label": LABEL, "board": board, "latency_ms": round(float(latency_ms), 3),
            "latency_source": latency_source, "supply_v": SUPPLY_V, "battery_mah": BATTERY_MAH,
-           "inferences_per_s": 1.0 / PERIOD_S, "active_ma": c.active_ma, "active_source": c.active_source,
-           "light_sleep_ma": c.light_sleep_ma, "light_sleep_source": c.light_sleep_source,
-           "energy_mj": None, "average_ma": None, "battery_hours": None, "missing": []}
-    if c.active_ma is None:
-        out["missing"].append("active current: " + c.active_source)
-        return out
-    out["energy_mj"] = round(energy_mj(latency_ms, c.active_ma), 4)
-    if c.light_sleep_ma is None:
-        out["missing"].append("light-sleep current: " + c.light_sleep_source)
-        return out
-    avg = average_ma(latency_ms, c.active_ma, c.light_sleep_ma)
+           "inferences_per_s": 1.0 / PERIOD_S, "active_ma": b.active_ma, "active_source": b.sources["active_ma"],
+           "light_sleep_ma": b.light_sleep_ma, "light_sleep_source": b.sources["light_sleep_ma"],
+           "energy_mj": round(energy_mj(latency_ms, b.active_ma), 4),
+           "average_ma": None, "battery_hours": None, "missing": []}
+    avg = average_ma(latency_ms, b.active_ma, b.light_sleep_ma)
     if avg is None:
         out["missing"].append(f"battery life: an inference takes {latency_ms:g} ms, longer than the {PERIOD_S:g} s period")
         return out
@@ -103,7 +74,7 @@ def variant_table(variants: dict, bench_results: dict) -> list:
         if v.get("macs") is None:
             continue
         summaries = [r.get("summary", {}) for key, r in bench_results.items() if key.split("@")[0] == name]
-        for board in CURRENTS:
+        for board in BOARDS:
             ms, source = latency_for(board, int(v["macs"]), summaries)
             rows.append({"variant": name, **estimate(board, ms, source)})
     return rows
