@@ -5,6 +5,7 @@ export's --protocol. The look-alike tasks come from tests/mlperf_tasks.py."""
 import json
 import re
 import struct
+import subprocess
 import time
 
 import mlperf_tasks
@@ -15,6 +16,7 @@ from esptiny.cli import main
 from esptiny.devices import native, ports
 from esptiny.errors import UserError
 from esptiny.link import mlperf_tiny as wire
+from esptiny.paths import FIRMWARE
 from esptiny.stages.bench import mlperf_tiny as mt
 from needs import require
 
@@ -86,6 +88,36 @@ def test_results_txt_is_the_runners_format():
 def test_limits_come_from_the_firmware_header():
     assert wire.limits() == {"CMD_SIZE": 80, "DB_BYTES": 96 * 96 * 3, "OUT_BYTES": 4096,
                              "MAX_COUNT": 999_999_999}
+
+
+def test_static_buffers_are_what_the_compiler_allocates(tmp_path):
+    """The fit check's figure for the firmware's static buffers equals the sizes gcc gives
+    them in firmware/core/mlperf_tiny.c's object."""
+    require("gcc")
+    obj = tmp_path / "mlperf_tiny.o"
+    core = FIRMWARE / "core"
+    subprocess.run(["gcc", "-c", "-O2", f"-I{core}", "-o", str(obj), str(core / "mlperf_tiny.c")], check=True)
+    sizes = {}
+    for line in subprocess.run(["nm", "-S", str(obj)], capture_output=True, text=True, check=True).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[2] in "bBdD":
+            sizes[parts[3]] = int(parts[1], 16)
+    buffers = ["cmd", "db", "staged", "out", "rx", "tx"]
+    assert sum(sizes[n] for n in buffers) == wire.static_bytes() == 39_121
+    assert sum(sizes.values()) - wire.static_bytes() < 256  # the rest: a few counters and pointers
+
+
+def test_fit_takes_the_buffers_from_the_arena_budget():
+    from esptiny.targets import fit
+    from esptiny.targets.boards import BOARDS
+    b = BOARDS["esp32"]  # 110 KB = 112,640 B planned for the arena
+    plan = fit.ArenaPlan(recorded=100_000, engine="aot")
+    assert fit.check(b, 50_000, plan, "int8")["ram_headroom_bytes"] == 12_640
+    with pytest.raises(UserError, match=r"does not fit the 73,519 B of esp32's internal RAM planned for it, "
+                                        r"112,640 B less 39,121 B for the MLPerf Tiny firmware's buffers \("):
+        fit.check(b, 50_000, plan, "int8", wire.static_bytes(), "the MLPerf Tiny firmware's buffers")
+    small = fit.check(b, 50_000, fit.ArenaPlan(recorded=70_000, engine="aot"), "int8", wire.static_bytes(), "x")
+    assert (small["arena_budget_bytes"], small["protocol_static_bytes"], small["ram_headroom_bytes"]) == (73_519, 39_121, 3_519)
 
 
 def test_each_protocol_builds_apart(tmp_path):
@@ -286,6 +318,7 @@ def test_export_protocol(tmp_path):
     info = export.export_project(blob, tmp_path / "mlperf", "int8", "esp32c3", "aot",
                                  protocol="mlperf-tiny")
     assert info["protocol"] == "mlperf-tiny" and info["input"]["bytes"] == 27648
+    assert info["fit"]["protocol_static_bytes"] == 39_121 and info["fit"]["arena_budget_bytes"] == 245_760 - 39_121
     config = (tmp_path / "mlperf" / "src" / "model" / "model_config.h").read_text()
     assert "\n#define ESPT_PROTOCOL_MLPERF_TINY 1\n" in config
     cmake = (tmp_path / "mlperf" / "src" / "CMakeLists.txt").read_text()

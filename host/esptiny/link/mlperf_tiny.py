@@ -43,6 +43,14 @@ def limits() -> dict:
     return out
 
 
+def static_bytes() -> int:
+    """RAM the MLPerf Tiny firmware holds in static buffers beside the tensor arena
+    (firmware/core/mlperf_tiny.c: cmd, db, staged, out, and its 256-byte receive and
+    128-byte transmit buffers); the fit check takes it from the arena's budget."""
+    lim = limits()
+    return lim["CMD_SIZE"] + 1 + lim["DB_BYTES"] + lim["DB_BYTES"] // 4 + lim["OUT_BYTES"] + 256 + 128
+
+
 class DeviceError(Exception):
     """The device answered a command with e-[...], or the link failed; one line."""
 

@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .. import atomic
 from ..errors import UserError
-from ..link.mlperf_tiny import PROTOCOLS
+from ..link import mlperf_tiny
 from ..paths import FIRMWARE, REPO, TEMPLATES
 from . import boards as boards_mod
 from . import fit
@@ -145,8 +145,8 @@ def check_options(board: str, engine: str, console: str | None, into_repo: bool,
                   protocol: str = "esptiny"):
     """The board profile and the console, or a one-line error for a bad combination."""
     b = boards_mod.get(board)
-    if protocol not in PROTOCOLS:
-        raise UserError(f"unknown protocol '{protocol}'; choose from {', '.join(PROTOCOLS)}")
+    if protocol not in mlperf_tiny.PROTOCOLS:
+        raise UserError(f"unknown protocol '{protocol}'; choose from {', '.join(mlperf_tiny.PROTOCOLS)}")
     if engine not in ENGINES:
         raise UserError(f"unknown engine '{engine}'; choose from {', '.join(ENGINES)}")
     console = console or b.console
@@ -198,7 +198,8 @@ def export_project(model_bytes: bytes, out: Path, variant: str, board: str = "es
         model_dir = stage if into_repo else stage / "src" / "model"
         model_dir.mkdir(parents=True, exist_ok=True)
         arena = _arena(model, engine, b, into_repo, model_dir)
-        figures = fit.check(b, len(model.data), arena, variant)
+        static = mlperf_tiny.static_bytes() if protocol == mlperf_tiny.PROTOCOL else 0
+        figures = fit.check(b, len(model.data), arena, variant, static, "the MLPerf Tiny firmware's buffers")
         for name, text in model_files(model, arena, variant, engine, source, labels, protocol).items():
             (model_dir / name).write_text(text)
         if not into_repo:

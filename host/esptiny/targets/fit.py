@@ -160,8 +160,11 @@ def plan_arena(recorded: int, graph, board: Board) -> ArenaPlan:
     return ArenaPlan(recorded=recorded, scratch=espnn_scratch(graph, board))
 
 
-def check(board: Board, model_bytes: int, arena: ArenaPlan, variant: str) -> dict:
-    """The figures, or a one-line UserError naming the numbers and the ways out."""
+def check(board: Board, model_bytes: int, arena: ArenaPlan, variant: str, static_bytes: int = 0,
+          static_why: str = "") -> dict:
+    """The figures, or a one-line UserError naming the numbers and the ways out.
+    static_bytes: RAM a protocol's firmware holds beside the arena beyond what the budget
+    already allows for (static_why names it), taken from the budget."""
     app = board.app_partition_bytes
     firmware = board.firmware_bytes_estimate
     used = model_bytes + firmware
@@ -171,21 +174,22 @@ def check(board: Board, model_bytes: int, arena: ArenaPlan, variant: str) -> dic
             f"needs {used:,} B, more than {board.name}'s app partition ({app:,} B); ways out: a smaller "
             f"variant (int8 is about a quarter of float32), a board with more flash (esp32s3: "
             f"{_app('esp32s3'):,} B), or a bigger flash chip and partition table")
-    check_arena(board, arena, variant)
-    budget = board.arena_budget_bytes
+    check_arena(board, arena, variant, static_bytes, static_why)
+    budget = board.arena_budget_bytes - static_bytes
     return {"board": board.name, "model_bytes": model_bytes, "firmware_bytes_estimate": firmware,
             "app_used_bytes": used, "app_partition_bytes": app, "arena_bytes": arena.total,
-            "arena_budget_bytes": budget, "free_heap_bytes": board.free_heap_bytes,
+            "arena_budget_bytes": budget, "protocol_static_bytes": static_bytes, "free_heap_bytes": board.free_heap_bytes,
             "flash_headroom_bytes": app - used, "ram_headroom_bytes": budget - arena.total}
 
 
-def check_arena(board: Board, arena: ArenaPlan, variant: str):
+def check_arena(board: Board, arena: ArenaPlan, variant: str, static_bytes: int = 0, static_why: str = ""):
     """A one-line UserError when the tensor arena does not fit the RAM planned for it."""
-    budget = board.arena_budget_bytes
+    budget = board.arena_budget_bytes - static_bytes
     if arena.total > budget:
+        less = f", {board.arena_budget_bytes:,} B less {static_bytes:,} B for {static_why}" if static_bytes else ""
         raise UserError(
             f"the {variant} model's tensor arena ({arena.total:,} B: {arena.summary()}) does not fit "
-            f"the {budget:,} B of {board.name}'s internal RAM planned for it ({board.free_heap_bytes:,} B "
+            f"the {budget:,} B of {board.name}'s internal RAM planned for it{less} ({board.free_heap_bytes:,} B "
             f"heap free after boot); ways out: a smaller variant (int8 activations take a quarter of "
             f"float32's), a board with more RAM ({_roomiest(board)}), or PSRAM (an ESP32-S3 N8R8 or "
             f"ESP32-WROVER board; this firmware keeps the arena in internal RAM)")
