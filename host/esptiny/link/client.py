@@ -232,7 +232,7 @@ class Session:
         """Send the images `work` hands out, pipelined; accept(i, InferResult) each reply."""
         if not self.fits_one_frame():
             return self._stream_pieces(work, payload, accept, is_done, stop)
-        info, s = self.info, self.s
+        info = self.info
         req_len = P.OVERHEAD + info.input.nbytes
         budget = info.rx_buffer_bytes
         parser = P.Parser(max(P.INFER_RSP_HEAD.size + info.output.nbytes, P.ERROR_MAX_BYTES))
