@@ -86,7 +86,7 @@ def test_results_txt_is_the_runners_format():
 
 
 def test_limits_come_from_the_firmware_header():
-    assert wire.limits() == {"CMD_SIZE": 80, "DB_BYTES": 96 * 96 * 3, "OUT_BYTES": 4096,
+    assert wire.limits() == {"CMD_SIZE": 80, "DB_BYTES": 96 * 96 * 3, "OUT_BYTES": 4096, "RX_CHUNK": 256, "TX_BYTES": 128,
                              "MAX_COUNT": 999_999_999}
 
 
@@ -326,6 +326,7 @@ def test_export_protocol(tmp_path):
     for f in ("mlperf_tiny.c", "mlperf_tiny.h", "firmware_main.h"):
         assert (tmp_path / "mlperf" / "src" / "core" / f).exists()
     assert "MLPerf Tiny" in (tmp_path / "mlperf" / "README.md").read_text()
+    assert "less 39121 bytes for the MLPerf Tiny firmware's buffers" in (tmp_path / "mlperf" / "README.md").read_text()
     with pytest.raises(UserError, match="unknown protocol 'x'"):
         export.export_project(blob, tmp_path / "x", "int8", "esp32c3", "aot", protocol="x")
     assert not (tmp_path / "x").exists()

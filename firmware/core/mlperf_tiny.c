@@ -11,8 +11,6 @@
 #ifndef ESPT_MLPERF_POLL_MS
 #define ESPT_MLPERF_POLL_MS 10u
 #endif
-#define RX_CHUNK 256u
-#define TX_BYTES 128u
 #define MAX_TOKENS 4
 
 static espt_model_info_t model;
@@ -32,8 +30,8 @@ static uint8_t staged[ESPT_MLPERF_INPUT_XOR ? ESPT_MLPERF_DB_BYTES : ESPT_MLPERF
 static uint8_t out[ESPT_MLPERF_OUT_BYTES];
 static int have_results;
 
-static uint8_t rx[RX_CHUNK];
-static uint8_t tx[TX_BYTES];
+static uint8_t rx[ESPT_MLPERF_RX_CHUNK];
+static uint8_t tx[ESPT_MLPERF_TX_BYTES];
 static size_t tx_len;
 static int link_failed;
 

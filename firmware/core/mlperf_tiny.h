@@ -26,6 +26,9 @@ extern "C" {
 #ifndef ESPT_MLPERF_OUT_BYTES
 #define ESPT_MLPERF_OUT_BYTES 4096u
 #endif
+/* The loop's receive chunk and reply buffer, static like the buffers above. */
+#define ESPT_MLPERF_RX_CHUNK 256u
+#define ESPT_MLPERF_TX_BYTES 128u
 /* Largest N and W `infer N W` takes (at most 999999999). */
 #ifndef ESPT_MLPERF_MAX_COUNT
 #define ESPT_MLPERF_MAX_COUNT 999999999u

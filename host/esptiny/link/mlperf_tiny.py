@@ -30,10 +30,10 @@ _CYCLES = re.compile(r"^m-infer-cycles-(\d+)$")
 
 @lru_cache(maxsize=None)
 def limits() -> dict:
-    """CMD_SIZE, DB_BYTES, OUT_BYTES, MAX_COUNT from firmware/core/mlperf_tiny.h."""
+    """CMD_SIZE, DB_BYTES, OUT_BYTES, RX_CHUNK, TX_BYTES, MAX_COUNT from firmware/core/mlperf_tiny.h."""
     text = HEADER.read_text()
     out = {}
-    for name in ("CMD_SIZE", "DB_BYTES", "OUT_BYTES", "MAX_COUNT"):
+    for name in ("CMD_SIZE", "DB_BYTES", "OUT_BYTES", "RX_CHUNK", "TX_BYTES", "MAX_COUNT"):
         m = re.search(rf"#define ESPT_MLPERF_{name} \(?([0-9u* ]+)\)?\n", text)
         assert m, f"{HEADER}: ESPT_MLPERF_{name} not found"
         value = 1
@@ -45,10 +45,11 @@ def limits() -> dict:
 
 def static_bytes() -> int:
     """RAM the MLPerf Tiny firmware holds in static buffers beside the tensor arena
-    (firmware/core/mlperf_tiny.c: cmd, db, staged, out, and its 256-byte receive and
-    128-byte transmit buffers); the fit check takes it from the arena's budget."""
+    (firmware/core/mlperf_tiny.c: cmd, db, staged (a quarter of db: float32 in, 8-bit
+    input), out, rx, tx); the fit check takes it from the arena's budget."""
     lim = limits()
-    return lim["CMD_SIZE"] + 1 + lim["DB_BYTES"] + lim["DB_BYTES"] // 4 + lim["OUT_BYTES"] + 256 + 128
+    return (lim["CMD_SIZE"] + 1 + lim["DB_BYTES"] + lim["DB_BYTES"] // 4 + lim["OUT_BYTES"]
+            + lim["RX_CHUNK"] + lim["TX_BYTES"])
 
 
 class DeviceError(Exception):

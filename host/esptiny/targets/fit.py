@@ -174,16 +174,16 @@ def check(board: Board, model_bytes: int, arena: ArenaPlan, variant: str, static
             f"needs {used:,} B, more than {board.name}'s app partition ({app:,} B); ways out: a smaller "
             f"variant (int8 is about a quarter of float32), a board with more flash (esp32s3: "
             f"{_app('esp32s3'):,} B), or a bigger flash chip and partition table")
-    check_arena(board, arena, variant, static_bytes, static_why)
-    budget = board.arena_budget_bytes - static_bytes
+    budget = check_arena(board, arena, variant, static_bytes, static_why)
     return {"board": board.name, "model_bytes": model_bytes, "firmware_bytes_estimate": firmware,
             "app_used_bytes": used, "app_partition_bytes": app, "arena_bytes": arena.total,
-            "arena_budget_bytes": budget, "protocol_static_bytes": static_bytes, "free_heap_bytes": board.free_heap_bytes,
+            "arena_budget_bytes": budget, "protocol_static_bytes": static_bytes,
+            "protocol_static_why": static_why, "free_heap_bytes": board.free_heap_bytes,
             "flash_headroom_bytes": app - used, "ram_headroom_bytes": budget - arena.total}
 
 
 def check_arena(board: Board, arena: ArenaPlan, variant: str, static_bytes: int = 0, static_why: str = ""):
-    """A one-line UserError when the tensor arena does not fit the RAM planned for it."""
+    """The RAM planned for the tensor arena, or a one-line UserError when it does not fit."""
     budget = board.arena_budget_bytes - static_bytes
     if arena.total > budget:
         less = f", {board.arena_budget_bytes:,} B less {static_bytes:,} B for {static_why}" if static_bytes else ""
@@ -193,6 +193,7 @@ def check_arena(board: Board, arena: ArenaPlan, variant: str, static_bytes: int 
             f"heap free after boot); ways out: a smaller variant (int8 activations take a quarter of "
             f"float32's), a board with more RAM ({_roomiest(board)}), or PSRAM (an ESP32-S3 N8R8 or "
             f"ESP32-WROVER board; this firmware keeps the arena in internal RAM)")
+    return budget
 
 
 def _app(name: str) -> int:
